@@ -1,0 +1,123 @@
+//! backstopd: ZFS snapshots and one-click recovery for Time Machine shares.
+//!
+//! The main types: [`config::Config`] (validated at start), [`share::Share`],
+//! [`snapshot::Snapshot`] (names, marks, validation), the [`zfs`] layer (argv builders, parsers,
+//! one runner), [`events::EventLog`] (durable, cursor-addressed, fanned out),
+//! [`snapshotter::Snapshotter`] (the snapshot service's core) and [`api`] (tonic translation).
+
+pub mod api;
+pub mod config;
+pub mod events;
+pub mod share;
+pub mod snapshot;
+pub mod snapshotter;
+pub mod zfs;
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::config::Config;
+use crate::events::{EventKind, EventLog, NewEvent, Severity};
+use crate::snapshotter::Snapshotter;
+use crate::zfs::{ProcessRunner, Runner};
+
+/// The file in the state dir where the daemon writes the address it listens on (useful with
+/// port 0, and for scripts waiting for the daemon to be ready).
+pub const LISTEN_ADDR_FILE: &str = "listen-addr";
+
+/// Creates the state dir (owner-only) and takes its lock, so two daemons never share one.
+fn prepare_state_dir(dir: &Path) -> anyhow::Result<std::fs::File> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create state_dir {}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("cannot set permissions of {}", dir.display()))?;
+    }
+    let lock_path = dir.join("backstopd.lock");
+    let lock = std::fs::File::create(&lock_path)
+        .with_context(|| format!("cannot create {}", lock_path.display()))?;
+    lock.try_lock().map_err(|_| {
+        anyhow::anyhow!(
+            "another backstopd is already using state_dir {} (stop it, or give this one its own state_dir)",
+            dir.display()
+        )
+    })?;
+    Ok(lock)
+}
+
+/// Runs the daemon until `shutdown` completes.
+pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+    let _lock = prepare_state_dir(&config.state_dir)?;
+    let events = Arc::new(
+        EventLog::open(&config.state_dir, config.events.keep).context("cannot open the event log")?,
+    );
+    let runner: Arc<dyn Runner> = Arc::new(ProcessRunner {
+        timeout: Duration::from_secs(config.zfs.timeout_seconds),
+        ..ProcessRunner::default()
+    });
+    let cmds = config.zfs.commands.clone();
+    let info = zfs::detect::detect(runner.as_ref(), &cmds).await;
+    tracing::info!(
+        implementation = info.implementation.name(),
+        version = %info.version,
+        capabilities = ?info.capabilities.names(),
+        "zfs detected"
+    );
+    for share in &config.shares {
+        let argv = cmds.get(&["name"], &share.dataset, None);
+        if let Err(e) = runner.run(&argv).await {
+            tracing::warn!(share = %share.name, dataset = %share.dataset, "dataset is not usable yet: {e}");
+        }
+    }
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let addr_file = config.state_dir.join(LISTEN_ADDR_FILE);
+    std::fs::write(&addr_file, format!("{addr}\n"))
+        .with_context(|| format!("cannot write {}", addr_file.display()))?;
+
+    let tz = jiff::tz::TimeZone::system();
+    let core = Arc::new(Snapshotter::new(
+        runner,
+        cmds,
+        info,
+        events.clone(),
+        tz,
+        addr.to_string(),
+        &config.shares,
+    ));
+    events.append(NewEvent {
+        severity: Severity::Info,
+        share: None,
+        summary: format!(
+            "backstopd {} started on {addr} serving {} share{}",
+            env!("CARGO_PKG_VERSION"),
+            config.shares.len(),
+            if config.shares.len() == 1 { "" } else { "s" }
+        ),
+        kind: EventKind::ServerStarted {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        },
+    })?;
+    tracing::info!(%addr, shares = config.shares.len(), "listening");
+
+    tonic::transport::Server::builder()
+        .add_routes(api::Api::new(core).routes())
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            shutdown,
+        )
+        .await
+        .context("gRPC server failed")?;
+    let _ = std::fs::remove_file(&addr_file);
+    tracing::info!("stopped");
+    Ok(())
+}

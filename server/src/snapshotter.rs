@@ -1,0 +1,349 @@
+//! The snapshot service's core: creates, lists and adopts snapshots of configured shares through
+//! the zfs layer, one request at a time per share (different shares in parallel), and records an
+//! event for every change. The tonic layer only translates to and from this.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use tokio::sync::Mutex;
+
+use crate::events::{EventKind, EventLog, EventLogError, NewEvent, Severity};
+use crate::share::{Share, ShareSpace};
+use crate::snapshot::{
+    self, BackupId, InvalidInput, LISTED_PROPS, Origin, Snapshot, Suffix, creation_props,
+    name_candidates, parse_seed_name,
+};
+use crate::zfs::runner::FailureKind;
+use crate::zfs::{RunError, Runner, ZfsCommands, ZfsInfo, parse_get, props};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("share '{name}' is not configured on {server} (configured: {})", configured_list(.configured))]
+    UnknownShare {
+        name: String,
+        server: String,
+        configured: Vec<String>,
+    },
+    #[error(transparent)]
+    InvalidInput(#[from] InvalidInput),
+    #[error("dataset '{dataset}' of share '{share}' does not exist; create it or fix the share's dataset in the configuration")]
+    MissingDataset { share: String, dataset: String },
+    #[error("zfs failed: {0}")]
+    Zfs(#[from] RunError),
+    #[error("no free snapshot name for {0} (tried 100); use a suffix")]
+    NoFreeName(String),
+    #[error("zfs created {0} but it cannot be read back")]
+    Vanished(String),
+    #[error(transparent)]
+    Events(#[from] EventLogError),
+}
+
+fn configured_list(v: &[String]) -> String {
+    if v.is_empty() {
+        "none".to_string()
+    } else {
+        v.join(", ")
+    }
+}
+
+/// A request to snapshot a share, before validation.
+#[derive(Clone, Debug, Default)]
+pub struct CreateRequest {
+    pub share: String,
+    pub suffix: Option<String>,
+    pub backup_time: Option<Timestamp>,
+    pub backup_id: Option<String>,
+    pub origin: Option<Origin>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Listing {
+    pub share: Share,
+    pub space: ShareSpace,
+    /// Oldest first.
+    pub snapshots: Vec<Snapshot>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Adoption {
+    pub adopted: Vec<Snapshot>,
+    pub skipped: Vec<String>,
+}
+
+/// Per-share state, behind the share's lock.
+#[derive(Default)]
+struct ShareState {
+    /// backup id -> snapshot name, for idempotent creation. Only backstopd writes backup ids, so
+    /// this is complete once loaded; a hit is checked against zfs before it is trusted.
+    backup_ids: Option<HashMap<String, String>>,
+}
+
+pub struct Snapshotter {
+    runner: Arc<dyn Runner>,
+    cmds: ZfsCommands,
+    info: ZfsInfo,
+    events: Arc<EventLog>,
+    tz: TimeZone,
+    server_name: String,
+    shares: BTreeMap<String, (Share, Mutex<ShareState>)>,
+}
+
+impl Snapshotter {
+    pub fn new(
+        runner: Arc<dyn Runner>,
+        cmds: ZfsCommands,
+        info: ZfsInfo,
+        events: Arc<EventLog>,
+        tz: TimeZone,
+        server_name: String,
+        shares: &[Share],
+    ) -> Snapshotter {
+        Snapshotter {
+            runner,
+            cmds,
+            info,
+            events,
+            tz,
+            server_name,
+            shares: shares
+                .iter()
+                .map(|s| (s.name.clone(), (s.clone(), Mutex::new(ShareState::default()))))
+                .collect(),
+        }
+    }
+
+    pub fn zfs_info(&self) -> &ZfsInfo {
+        &self.info
+    }
+
+    pub fn events(&self) -> &Arc<EventLog> {
+        &self.events
+    }
+
+    pub fn shares(&self) -> impl Iterator<Item = &Share> {
+        self.shares.values().map(|(s, _)| s)
+    }
+
+    fn share(&self, name: &str) -> Result<(&Share, &Mutex<ShareState>), Error> {
+        self.shares
+            .get(name)
+            .map(|(s, st)| (s, st))
+            .ok_or_else(|| Error::UnknownShare {
+                name: name.escape_debug().to_string(),
+                server: self.server_name.clone(),
+                configured: self.shares.keys().cloned().collect(),
+            })
+    }
+
+    fn zfs_error(share: &Share, e: RunError) -> Error {
+        if e.kind() == FailureKind::DoesNotExist && e.stderr().contains(&share.dataset) {
+            Error::MissingDataset {
+                share: share.name.clone(),
+                dataset: share.dataset.clone(),
+            }
+        } else {
+            Error::Zfs(e)
+        }
+    }
+
+    /// Reads the share's dataset and its snapshots in one `zfs get`.
+    async fn read(&self, share: &Share) -> Result<Listing, Error> {
+        let argv = self.cmds.get(LISTED_PROPS, &share.dataset, Some(1));
+        let out = self
+            .runner
+            .run(&argv)
+            .await
+            .map_err(|e| Self::zfs_error(share, e))?;
+        let parsed = parse_get(&out.stdout);
+        for (line, text) in &parsed.unreadable {
+            tracing::warn!(share = %share.name, "zfs get: line {line} unreadable: {text:?}");
+        }
+        let space = parsed
+            .objects
+            .get(&share.dataset)
+            .map(|p| ShareSpace {
+                used: p.number("used").unwrap_or(0),
+                used_by_snapshots: p.number("usedbysnapshots").unwrap_or(0),
+                available: p.number("available").unwrap_or(0),
+                referenced: p.number("referenced").unwrap_or(0),
+            })
+            .unwrap_or_default();
+        let mut snapshots: Vec<Snapshot> = parsed
+            .objects
+            .iter()
+            .filter_map(|(name, p)| Snapshot::from_props(share, name, p))
+            .collect();
+        snapshots.sort_by(|a, b| a.created.cmp(&b.created).then(a.name.cmp(&b.name)));
+        Ok(Listing {
+            share: share.clone(),
+            space,
+            snapshots,
+        })
+    }
+
+    async fn read_one(&self, share: &Share, full_name: &str) -> Result<Option<Snapshot>, Error> {
+        let argv = self.cmds.get(LISTED_PROPS, full_name, None);
+        match self.runner.run(&argv).await {
+            Ok(out) => Ok(parse_get(&out.stdout)
+                .objects
+                .get(full_name)
+                .and_then(|p| Snapshot::from_props(share, full_name, p))),
+            Err(e) if e.kind() == FailureKind::DoesNotExist => Ok(None),
+            Err(e) => Err(Self::zfs_error(share, e)),
+        }
+    }
+
+    fn index(listing: &Listing) -> HashMap<String, String> {
+        listing
+            .snapshots
+            .iter()
+            .filter_map(|s| Some((s.backup_id.clone()?, s.name.clone())))
+            .collect()
+    }
+
+    pub async fn list(&self, share: &str) -> Result<Listing, Error> {
+        let (share, state) = self.share(share)?;
+        let mut state = state.lock().await;
+        let listing = self.read(share).await?;
+        state.backup_ids = Some(Self::index(&listing));
+        Ok(listing)
+    }
+
+    /// Creates a snapshot; returns it and whether it was created (false: the snapshot already
+    /// taken for this backup id). Nothing runs unless every input is valid.
+    pub async fn create(&self, req: CreateRequest) -> Result<(Snapshot, bool), Error> {
+        let (share, state) = self.share(&req.share)?;
+        let suffix = req.suffix.as_deref().map(Suffix::parse).transpose()?;
+        let backup_id = req.backup_id.as_deref().map(BackupId::parse).transpose()?;
+        let now = Timestamp::now();
+        let backup_time = req.backup_time.unwrap_or(now);
+        snapshot::check_backup_time(backup_time, now)?;
+        let origin = req.origin.unwrap_or(Origin::Manual);
+
+        let mut state = state.lock().await;
+        if let Some(id) = &backup_id {
+            if state.backup_ids.is_none() {
+                let listing = self.read(share).await?;
+                state.backup_ids = Some(Self::index(&listing));
+            }
+            let known = state.backup_ids.as_ref().and_then(|m| m.get(id.as_str()));
+            if let Some(name) = known.cloned() {
+                let full = format!("{}@{name}", share.dataset);
+                match self.read_one(share, &full).await? {
+                    Some(s) if s.backup_id.as_deref() == Some(id.as_str()) => {
+                        return Ok((s, false));
+                    }
+                    // Destroyed or renamed behind our back: forget and look again.
+                    _ => {
+                        let listing = self.read(share).await?;
+                        let index = Self::index(&listing);
+                        if let Some(name) = index.get(id.as_str()) {
+                            let s = listing.snapshots.iter().find(|s| &s.name == name).cloned();
+                            state.backup_ids = Some(index);
+                            return s.map(|s| (s, false)).ok_or(Error::Vanished(full));
+                        }
+                        state.backup_ids = Some(index);
+                    }
+                }
+            }
+        }
+
+        let props = creation_props(backup_time, origin, backup_id.as_ref());
+        let mut created = None;
+        for name in name_candidates(backup_time, &self.tz, suffix.as_ref()) {
+            let full = format!("{}@{name}", share.dataset);
+            match self.runner.run(&self.cmds.snapshot(&full, &props)).await {
+                Ok(_) => {
+                    created = Some(full);
+                    break;
+                }
+                Err(e) if e.kind() == FailureKind::AlreadyExists => continue,
+                Err(e) => return Err(Self::zfs_error(share, e)),
+            }
+        }
+        let full = created.ok_or_else(|| Error::NoFreeName(share.dataset.clone()))?;
+        let snap = self
+            .read_one(share, &full)
+            .await?
+            .ok_or_else(|| Error::Vanished(full.clone()))?;
+        if let (Some(id), Some(map)) = (&backup_id, state.backup_ids.as_mut()) {
+            map.insert(id.as_str().to_string(), snap.name.clone());
+        }
+        drop(state);
+
+        let what = match origin {
+            Origin::Backup => "after a Time Machine backup",
+            Origin::Manual | Origin::Adopted => "on request",
+        };
+        self.events.append(NewEvent {
+            severity: Severity::Info,
+            share: Some(share.name.clone()),
+            summary: format!("{}: snapshot {} taken {what}", share.name, snap.name),
+            kind: EventKind::SnapshotCreated {
+                snapshot: snap.clone(),
+            },
+        })?;
+        Ok((snap, true))
+    }
+
+    /// Marks the share's unmanaged snapshots named in the hand-written script's format as
+    /// managed, with the backup time read from the name. Properties are set so that a snapshot
+    /// is only ever marked managed after its backup time is in place.
+    pub async fn adopt(&self, share: &str) -> Result<Adoption, Error> {
+        let (share, state) = self.share(share)?;
+        let _state = state.lock().await;
+        let listing = self.read(share).await?;
+        let mut chosen = Vec::new();
+        let mut skipped = Vec::new();
+        for s in listing.snapshots.iter().filter(|s| !s.managed) {
+            match parse_seed_name(&s.name, &self.tz) {
+                Some(t) => chosen.push((s.full_name.clone(), t)),
+                None => skipped.push(s.name.clone()),
+            }
+        }
+        if chosen.is_empty() {
+            return Ok(Adoption {
+                adopted: Vec::new(),
+                skipped,
+            });
+        }
+        let run = |argv| async move {
+            self.runner
+                .run(&argv)
+                .await
+                .map_err(|e| Self::zfs_error(share, e))
+        };
+        for (full, t) in &chosen {
+            run(self
+                .cmds
+                .set(props::BACKUP_TIME, &t.as_second().to_string(), std::slice::from_ref(full)))
+            .await?;
+        }
+        let names: Vec<String> = chosen.iter().map(|(f, _)| f.clone()).collect();
+        for batch in names.chunks(200) {
+            run(self.cmds.set(props::ORIGIN, Origin::Adopted.as_prop(), batch)).await?;
+            run(self.cmds.set(props::MANAGED, "on", batch)).await?;
+        }
+        let after = self.read(share).await?;
+        let adopted: Vec<Snapshot> = after
+            .snapshots
+            .into_iter()
+            .filter(|s| s.managed && names.contains(&s.full_name))
+            .collect();
+        let short: Vec<String> = adopted.iter().map(|s| s.name.clone()).collect();
+        self.events.append(NewEvent {
+            severity: Severity::Info,
+            share: Some(share.name.clone()),
+            summary: format!(
+                "{}: adopted {} snapshot{} made before Backstop",
+                share.name,
+                short.len(),
+                if short.len() == 1 { "" } else { "s" }
+            ),
+            kind: EventKind::SnapshotsAdopted { names: short },
+        })?;
+        Ok(Adoption { adopted, skipped })
+    }
+}
