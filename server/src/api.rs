@@ -171,12 +171,11 @@ impl pb::snapshot_service_server::SnapshotService for Api {
                 ));
             }
         };
-        let nonempty = |s: String| (!s.is_empty()).then_some(s);
         let create = CreateRequest {
             share: r.share,
-            suffix: nonempty(r.suffix),
+            suffix: r.suffix,
             backup_time: r.backup_time.as_ref().map(from_ts).transpose()?,
-            backup_id: nonempty(r.backup_id),
+            backup_id: r.backup_id,
             origin: Some(origin),
         };
         let (snap, created) = self.core.create(create).await.map_err(status)?;

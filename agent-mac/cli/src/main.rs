@@ -1,1 +1,306 @@
-fn main() {}
+//! `backstop`: the command line of Backstop. Translates arguments into calls of the agent core
+//! and results into text or JSON; exit 0 on success, 1 when the operation failed, 2 on a usage
+//! error (including a name or time the server refused as invalid).
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use backstop_agent_core::client::default_server;
+use backstop_agent_core::view::{
+    self, AdoptJson, CreatedJson, EventJson, EventsJson, ListJson, MissedJson, ServerInfoJson,
+    ShareJson, SharesJson, SnapshotJson,
+};
+use backstop_agent_core::{Client, ClientError};
+use backstop_proto::v1 as pb;
+use clap::{Parser, Subcommand, ValueEnum};
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+
+#[derive(Parser)]
+#[command(
+    name = "backstop",
+    version,
+    about = "ZFS snapshots and recovery for Time Machine backups",
+    after_help = "Exit status: 0 success, 1 the operation failed, 2 usage error.\n\
+                  JSON shapes of --json: docs/cli-json.md."
+)]
+struct Cli {
+    /// backstopd's address (HOST:PORT or http://HOST:PORT).
+    #[arg(long, global = true, env = "BACKSTOP_SERVER", default_value_t = default_server())]
+    server: String,
+    /// Print JSON instead of tables (one document; one object a line for `events --follow`).
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OriginArg {
+    Manual,
+    Backup,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the shares the server manages.
+    Shares,
+    /// Take a snapshot of a share now.
+    Snapshot {
+        share: String,
+        /// Appended to the name: 20131124_1344_SUFFIX.
+        #[arg(long)]
+        suffix: Option<String>,
+        /// The time of the backup the snapshot captures (RFC 3339); default now.
+        #[arg(long, value_parser = parse_time)]
+        backup_time: Option<Timestamp>,
+        /// The Time Machine backup it captures; a second call with the same id returns the
+        /// existing snapshot.
+        #[arg(long)]
+        backup_id: Option<String>,
+        #[arg(long, value_enum, default_value = "manual")]
+        origin: OriginArg,
+    },
+    /// List a share's snapshots and its space.
+    List { share: String },
+    /// Mark snapshots made by the hand-written script (YYYYMMDD_HHMM[_suffix]) as managed.
+    Adopt { share: String },
+    /// Print the server's events.
+    Events {
+        /// Keep printing new events as they happen.
+        #[arg(long)]
+        follow: bool,
+        /// Only events after this cursor (default: every kept event).
+        #[arg(long, default_value_t = 0)]
+        since: u64,
+    },
+    /// Show the server's version, zfs and shares.
+    ServerInfo,
+}
+
+fn parse_time(s: &str) -> Result<Timestamp, String> {
+    s.parse::<Timestamp>().map_err(|e| {
+        format!("'{s}' is not an RFC 3339 time with an offset (e.g. 2026-11-24T13:44:00+01:00): {e}")
+    })
+}
+
+enum Failure {
+    Client(ClientError),
+    Io(std::io::Error),
+}
+
+impl From<ClientError> for Failure {
+    fn from(e: ClientError) -> Self {
+        Failure::Client(e)
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Self {
+        Failure::Io(e)
+    }
+}
+
+fn print_json<T: serde::Serialize>(v: &T) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, v)?;
+    writeln!(out)
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    let client = Client::connect(&cli.server).await?;
+    let tz = TimeZone::system();
+    let mut out = std::io::stdout().lock();
+    match cli.command {
+        Command::Shares => {
+            let info = client.server_info().await?;
+            if cli.json {
+                print_json(&SharesJson {
+                    shares: info.shares.iter().map(ShareJson::from).collect(),
+                })?;
+            } else {
+                let rows: Vec<Vec<String>> = info
+                    .shares
+                    .iter()
+                    .map(|s| vec![s.name.clone(), s.dataset.clone()])
+                    .collect();
+                write!(out, "{}", view::table(&["NAME", "DATASET"], &rows))?;
+            }
+        }
+        Command::Snapshot {
+            share,
+            suffix,
+            backup_time,
+            backup_id,
+            origin,
+        } => {
+            let req = pb::CreateSnapshotRequest {
+                share,
+                suffix,
+                backup_time: backup_time.map(prost_timestamp),
+                backup_id,
+                origin: match origin {
+                    OriginArg::Manual => pb::SnapshotOrigin::Manual,
+                    OriginArg::Backup => pb::SnapshotOrigin::Backup,
+                }
+                .into(),
+            };
+            let r = client.create_snapshot(req).await?;
+            let s = r.snapshot.unwrap_or_default();
+            if cli.json {
+                print_json(&CreatedJson {
+                    created: r.created,
+                    snapshot: SnapshotJson::from(&s),
+                })?;
+            } else if r.created {
+                writeln!(
+                    out,
+                    "created {} (REFER {})",
+                    s.full_name,
+                    backstop_agent_core::size::nicenum(s.referenced)
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "already taken for backup {}: {} (nothing new created)",
+                    s.backup_id, s.full_name
+                )?;
+            }
+        }
+        Command::List { share } => {
+            let r = client.list_snapshots(&share).await?;
+            if cli.json {
+                print_json(&ListJson::from(&r))?;
+            } else {
+                write!(out, "{}", view::list_table(&r, &tz))?;
+            }
+        }
+        Command::Adopt { share } => {
+            let r = client.adopt(&share).await?;
+            if cli.json {
+                print_json(&AdoptJson {
+                    adopted: r.adopted.iter().map(SnapshotJson::from).collect(),
+                    skipped: r.skipped,
+                })?;
+            } else {
+                if r.adopted.is_empty() {
+                    writeln!(out, "nothing to adopt")?;
+                }
+                for s in &r.adopted {
+                    writeln!(
+                        out,
+                        "adopted {} (backup time {})",
+                        s.name,
+                        view::local_minute(s.backup_time.as_ref(), &tz)
+                    )?;
+                }
+                for name in &r.skipped {
+                    writeln!(
+                        out,
+                        "left alone {name}: not named YYYYMMDD_HHMM[_suffix], so not Backstop's to manage"
+                    )?;
+                }
+            }
+        }
+        Command::Events { follow, since } => {
+            let mut sub = client.subscribe(since, follow).await?;
+            let mut doc = EventsJson {
+                events: Vec::new(),
+                missed: None,
+                latest_cursor: 0,
+            };
+            use pb::subscribe_response::Item;
+            while let Some(item) = sub.next().await? {
+                match item {
+                    Item::Event(e) if cli.json && follow => {
+                        serde_json::to_writer(&mut out, &EventJson::from(&e))
+                            .map_err(std::io::Error::from)?;
+                        writeln!(out)?;
+                        out.flush()?;
+                    }
+                    Item::Event(e) if cli.json => {
+                        doc.latest_cursor = e.cursor;
+                        doc.events.push(EventJson::from(&e));
+                    }
+                    Item::Event(e) => {
+                        writeln!(out, "{}", view::event_line(&e, &tz))?;
+                        out.flush()?;
+                    }
+                    Item::Missed(m) if cli.json && follow => {
+                        serde_json::to_writer(&mut out, &MissedJson::from(&m))
+                            .map_err(std::io::Error::from)?;
+                        writeln!(out)?;
+                    }
+                    Item::Missed(m) if cli.json => doc.missed = Some(MissedJson::from(&m)),
+                    Item::Missed(m) => writeln!(
+                        out,
+                        "(events {}..{} were dropped before you read them: the server keeps a bounded log)",
+                        m.after_cursor + 1,
+                        m.oldest_kept_cursor.saturating_sub(1)
+                    )?,
+                    Item::CaughtUp(c) => doc.latest_cursor = doc.latest_cursor.max(c.latest_cursor),
+                }
+            }
+            if cli.json && !follow {
+                drop(out);
+                print_json(&doc)?;
+            }
+        }
+        Command::ServerInfo => {
+            let info = client.server_info().await?;
+            let j = ServerInfoJson::new(client.server(), &info);
+            if cli.json {
+                print_json(&j)?;
+            } else {
+                writeln!(out, "server:   {} (backstopd {})", j.server, j.version)?;
+                writeln!(
+                    out,
+                    "zfs:      {} {}{}",
+                    j.zfs.implementation,
+                    j.zfs.version,
+                    if j.zfs.capabilities.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", j.zfs.capabilities.join(", "))
+                    }
+                )?;
+                let names: Vec<&str> = j.shares.iter().map(|s| s.name.as_str()).collect();
+                writeln!(out, "shares:   {}", if names.is_empty() { "none".to_string() } else { names.join(", ") })?;
+                writeln!(
+                    out,
+                    "events:   cursors {}..{}",
+                    j.oldest_event_cursor, j.latest_event_cursor
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn prost_timestamp(t: Timestamp) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: t.as_second(),
+        nanos: t.subsec_nanosecond(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Client(e)) => {
+            eprintln!("backstop: {e}");
+            ExitCode::from(if e.is_invalid_request() { 2 } else { 1 })
+        }
+        // A closed pipe (`backstop events | head`) is not a failure.
+        Err(Failure::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(Failure::Io(e)) => {
+            eprintln!("backstop: cannot write output: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! A client of backstopd. Errors are one line that says what failed and what to do.
+
+use std::time::Duration;
+
+use backstop_proto::v1 as pb;
+use tonic::transport::{Channel, Endpoint};
+
+/// The server address when none is given.
+pub fn default_server() -> String {
+    format!("http://127.0.0.1:{}", backstop_proto::DEFAULT_PORT)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("'{0}' is not a server address (use HOST:PORT or http://HOST:PORT)")]
+    BadAddress(String),
+    #[error("cannot reach backstopd at {server}: {reason} (is it running? pass --server or set BACKSTOP_SERVER)")]
+    Unreachable { server: String, reason: String },
+    /// The server answered with an error; its message is already meant for people.
+    #[error("{message}")]
+    Server { code: tonic::Code, message: String },
+}
+
+impl ClientError {
+    /// Whether the request itself was wrong (invalid name, suffix, time), rather than failing.
+    pub fn is_invalid_request(&self) -> bool {
+        matches!(
+            self,
+            ClientError::BadAddress(_)
+                | ClientError::Server {
+                    code: tonic::Code::InvalidArgument,
+                    ..
+                }
+        )
+    }
+}
+
+/// The root cause of a transport error, in a few words ("connection refused").
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = err;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    if let Some(io) = cur.downcast_ref::<std::io::Error>() {
+        use std::io::ErrorKind::*;
+        return match io.kind() {
+            ConnectionRefused => "connection refused".into(),
+            TimedOut => "timed out".into(),
+            HostUnreachable | NetworkUnreachable => "no route to host".into(),
+            ConnectionReset => "connection reset".into(),
+            _ => io.to_string(),
+        };
+    }
+    cur.to_string()
+}
+
+#[derive(Clone)]
+pub struct Client {
+    server: String,
+    channel: Channel,
+}
+
+impl Client {
+    /// Connects to `server` (`HOST:PORT` or `http://HOST:PORT`).
+    pub async fn connect(server: &str) -> Result<Client, ClientError> {
+        let url = if server.contains("://") {
+            server.to_string()
+        } else {
+            format!("http://{server}")
+        };
+        let shown = url.trim_start_matches("http://").to_string();
+        let endpoint = Endpoint::from_shared(url.clone())
+            .map_err(|_| ClientError::BadAddress(server.to_string()))?
+            .connect_timeout(Duration::from_secs(5))
+            .tcp_nodelay(true);
+        let channel = endpoint
+            .connect()
+            .await
+            .map_err(|e| ClientError::Unreachable {
+                server: shown.clone(),
+                reason: root_cause(&e),
+            })?;
+        Ok(Client {
+            server: shown,
+            channel,
+        })
+    }
+
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    fn error(&self, status: tonic::Status) -> ClientError {
+        match status.code() {
+            tonic::Code::Unavailable | tonic::Code::Unknown
+                if status.message().contains("transport") || status.message().is_empty() =>
+            {
+                ClientError::Unreachable {
+                    server: self.server.clone(),
+                    reason: std::error::Error::source(&status)
+                        .map(root_cause)
+                        .unwrap_or_else(|| "the connection was lost".into()),
+                }
+            }
+            code => ClientError::Server {
+                code,
+                message: status.message().to_string(),
+            },
+        }
+    }
+
+    pub async fn server_info(&self) -> Result<pb::ServerInfo, ClientError> {
+        let mut c = pb::server_service_client::ServerServiceClient::new(self.channel.clone());
+        c.get_server_info(pb::GetServerInfoRequest {})
+            .await
+            .map(|r| r.into_inner())
+            .map_err(|s| self.error(s))
+    }
+
+    pub async fn create_snapshot(
+        &self,
+        req: pb::CreateSnapshotRequest,
+    ) -> Result<pb::CreateSnapshotResponse, ClientError> {
+        let mut c = pb::snapshot_service_client::SnapshotServiceClient::new(self.channel.clone());
+        c.create_snapshot(req)
+            .await
+            .map(|r| r.into_inner())
+            .map_err(|s| self.error(s))
+    }
+
+    pub async fn list_snapshots(
+        &self,
+        share: &str,
+    ) -> Result<pb::ListSnapshotsResponse, ClientError> {
+        let mut c = pb::snapshot_service_client::SnapshotServiceClient::new(self.channel.clone());
+        c.list_snapshots(pb::ListSnapshotsRequest {
+            share: share.to_string(),
+        })
+        .await
+        .map(|r| r.into_inner())
+        .map_err(|s| self.error(s))
+    }
+
+    pub async fn adopt(&self, share: &str) -> Result<pb::AdoptSnapshotsResponse, ClientError> {
+        let mut c = pb::snapshot_service_client::SnapshotServiceClient::new(self.channel.clone());
+        c.adopt_snapshots(pb::AdoptSnapshotsRequest {
+            share: share.to_string(),
+        })
+        .await
+        .map(|r| r.into_inner())
+        .map_err(|s| self.error(s))
+    }
+
+    /// Subscribes to events after `after_cursor`; see `SubscribeRequest`.
+    pub async fn subscribe(
+        &self,
+        after_cursor: u64,
+        follow: bool,
+    ) -> Result<Subscription, ClientError> {
+        let mut c = pb::event_service_client::EventServiceClient::new(self.channel.clone());
+        let stream = c
+            .subscribe(pb::SubscribeRequest {
+                after_cursor,
+                follow,
+                live_only: false,
+            })
+            .await
+            .map_err(|s| self.error(s))?
+            .into_inner();
+        Ok(Subscription {
+            client: self.clone(),
+            stream,
+        })
+    }
+}
+
+pub struct Subscription {
+    client: Client,
+    stream: tonic::Streaming<pb::SubscribeResponse>,
+}
+
+impl Subscription {
+    /// The next item, or `None` when the server ended the stream.
+    pub async fn next(&mut self) -> Result<Option<pb::subscribe_response::Item>, ClientError> {
+        loop {
+            match self.stream.message().await {
+                Ok(Some(pb::SubscribeResponse { item: Some(item) })) => return Ok(Some(item)),
+                // An item of a kind this client does not know: skip it.
+                Ok(Some(pb::SubscribeResponse { item: None })) => continue,
+                Ok(None) => return Ok(None),
+                Err(s) => return Err(self.client.error(s)),
+            }
+        }
+    }
+}
