@@ -181,8 +181,7 @@ impl Config {
         let mut by_name: BTreeMap<String, usize> = BTreeMap::new();
         for (i, s) in raw.share.iter().enumerate() {
             let key = format!("share[{i}]");
-            validate_share_name(&s.name)
-                .map_err(|m| err(format!("{key}.name: {m}")))?;
+            validate_share_name(&s.name).map_err(|m| err(format!("{key}.name: {m}")))?;
             validate_dataset(&s.dataset)
                 .map_err(|m| err(format!("{key}.dataset ({}): {m}", s.name)))?;
             if by_name.insert(s.name.clone(), i).is_some() {
@@ -296,7 +295,10 @@ mod tests {
     fn two_shares_on_one_dataset() {
         let e = message("invalid-same-dataset.toml");
         assert!(e.contains("share[1].dataset (iMac)"), "{e}");
-        assert!(e.contains("already the dataset of share 'MattBookPro'"), "{e}");
+        assert!(
+            e.contains("already the dataset of share 'MattBookPro'"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -29,9 +29,15 @@ pub enum Severity {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
-    ServerStarted { version: String },
-    SnapshotCreated { snapshot: Snapshot },
-    SnapshotsAdopted { names: Vec<String> },
+    ServerStarted {
+        version: String,
+    },
+    SnapshotCreated {
+        snapshot: Snapshot,
+    },
+    SnapshotsAdopted {
+        names: Vec<String>,
+    },
     #[serde(other)]
     Other,
 }
@@ -60,7 +66,7 @@ pub struct NewEvent {
 /// What a subscription delivers, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Delivery {
-    Event(Event),
+    Event(Box<Event>),
     /// Events after `after` up to `oldest_kept` were dropped before the subscriber read them.
     Missed {
         after: u64,
@@ -269,14 +275,18 @@ impl EventLog {
             if !live_only {
                 let (events, missed, _) = log.backlog(after);
                 if let Some(oldest_kept) = missed {
-                    if tx.send(Delivery::Missed { after, oldest_kept }).await.is_err() {
+                    if tx
+                        .send(Delivery::Missed { after, oldest_kept })
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                     last = 0;
                 }
                 for ev in events {
                     last = ev.cursor;
-                    if tx.send(Delivery::Event(ev)).await.is_err() {
+                    if tx.send(Delivery::Event(Box::new(ev))).await.is_err() {
                         return;
                     }
                 }
@@ -315,7 +325,7 @@ impl EventLog {
                         continue;
                     }
                     last = ev.cursor;
-                    if tx.send(Delivery::Event(ev)).await.is_err() {
+                    if tx.send(Delivery::Event(Box::new(ev))).await.is_err() {
                         return;
                     }
                 }

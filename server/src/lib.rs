@@ -52,10 +52,14 @@ fn prepare_state_dir(dir: &Path) -> anyhow::Result<std::fs::File> {
 }
 
 /// Runs the daemon until `shutdown` completes.
-pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+pub async fn serve(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
     let _lock = prepare_state_dir(&config.state_dir)?;
     let events = Arc::new(
-        EventLog::open(&config.state_dir, config.events.keep).context("cannot open the event log")?,
+        EventLog::open(&config.state_dir, config.events.keep)
+            .context("cannot open the event log")?,
     );
     let runner: Arc<dyn Runner> = Arc::new(ProcessRunner {
         timeout: Duration::from_secs(config.zfs.timeout_seconds),

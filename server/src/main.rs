@@ -7,7 +7,11 @@ use backstop_server::config::{Config, DEFAULT_CONFIG_PATH};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "backstopd", version, about = "ZFS snapshots and recovery for Time Machine shares")]
+#[command(
+    name = "backstopd",
+    version,
+    about = "ZFS snapshots and recovery for Time Machine shares"
+)]
 struct Args {
     /// The configuration file (TOML).
     #[arg(long, short, global = true, default_value = DEFAULT_CONFIG_PATH, env = "BACKSTOPD_CONFIG")]

@@ -60,9 +60,7 @@ pub fn validate_dataset(dataset: &str) -> Result<(), String> {
             ));
         }
         if component.starts_with('-') {
-            return Err(format!(
-                "'{shown}': a component must not start with '-'"
-            ));
+            return Err(format!("'{shown}': a component must not start with '-'"));
         }
         if component == "." || component == ".." {
             return Err(format!("'{shown}': '{component}' is not a dataset name"));
@@ -98,8 +96,17 @@ mod tests {
         assert!(validate_dataset("zones/MacBackup/MattBookPro").is_ok());
         assert!(validate_dataset("tank").is_ok());
         for bad in [
-            "", "/tank", "tank/", "tank//a", "-rf", "tank/-x", "tank@snap", "tank/a b",
-            "tank/../x", "tank/a\nb", "tank#b",
+            "",
+            "/tank",
+            "tank/",
+            "tank//a",
+            "-rf",
+            "tank/-x",
+            "tank@snap",
+            "tank/a b",
+            "tank/../x",
+            "tank/a\nb",
+            "tank#b",
         ] {
             assert!(validate_dataset(bad).is_err(), "{bad:?}");
         }

@@ -207,7 +207,9 @@ pub fn name_candidates(
     let zoned = backup_time.to_zoned_datetime(tz.clone());
     let minute = zoned.strftime("%Y%m%d_%H%M").to_string();
     let second = zoned.strftime("%Y%m%d_%H%M%S").to_string();
-    let tail = suffix.map(|s| format!("_{}", s.as_str())).unwrap_or_default();
+    let tail = suffix
+        .map(|s| format!("_{}", s.as_str()))
+        .unwrap_or_default();
     let first = [format!("{minute}{tail}"), format!("{second}{tail}")];
     first
         .into_iter()

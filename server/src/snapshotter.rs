@@ -28,7 +28,9 @@ pub enum Error {
     },
     #[error(transparent)]
     InvalidInput(#[from] InvalidInput),
-    #[error("dataset '{dataset}' of share '{share}' does not exist; create it or fix the share's dataset in the configuration")]
+    #[error(
+        "dataset '{dataset}' of share '{share}' does not exist; create it or fix the share's dataset in the configuration"
+    )]
     MissingDataset { share: String, dataset: String },
     #[error("zfs failed: {0}")]
     Zfs(#[from] RunError),
@@ -109,7 +111,12 @@ impl Snapshotter {
             server_name,
             shares: shares
                 .iter()
-                .map(|s| (s.name.clone(), (s.clone(), Mutex::new(ShareState::default()))))
+                .map(|s| {
+                    (
+                        s.name.clone(),
+                        (s.clone(), Mutex::new(ShareState::default())),
+                    )
+                })
                 .collect(),
         }
     }
@@ -316,14 +323,19 @@ impl Snapshotter {
                 .map_err(|e| Self::zfs_error(share, e))
         };
         for (full, t) in &chosen {
-            run(self
-                .cmds
-                .set(props::BACKUP_TIME, &t.as_second().to_string(), std::slice::from_ref(full)))
+            run(self.cmds.set(
+                props::BACKUP_TIME,
+                &t.as_second().to_string(),
+                std::slice::from_ref(full),
+            ))
             .await?;
         }
         let names: Vec<String> = chosen.iter().map(|(f, _)| f.clone()).collect();
         for batch in names.chunks(200) {
-            run(self.cmds.set(props::ORIGIN, Origin::Adopted.as_prop(), batch)).await?;
+            run(self
+                .cmds
+                .set(props::ORIGIN, Origin::Adopted.as_prop(), batch))
+            .await?;
             run(self.cmds.set(props::MANAGED, "on", batch)).await?;
         }
         let after = self.read(share).await?;

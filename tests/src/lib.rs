@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Once;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -185,8 +185,10 @@ impl TestPool {
 
     /// Snapshot names (after '@') of a dataset, as zfs itself lists them.
     pub fn snapshots(&self, dataset: &str) -> Vec<String> {
-        let out = run(&["zfs", "list", "-H", "-t", "snapshot", "-o", "name", "-r", dataset])
-            .expect("zfs list");
+        let out = run(&[
+            "zfs", "list", "-H", "-t", "snapshot", "-o", "name", "-r", dataset,
+        ])
+        .expect("zfs list");
         out.lines()
             .filter_map(|l| l.strip_prefix(&format!("{dataset}@")).map(str::to_string))
             .collect()

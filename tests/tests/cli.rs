@@ -26,7 +26,10 @@ fn an_unreachable_server_is_one_line_and_exit_1() {
 fn usage_errors_exit_2() {
     let out = cli("127.0.0.1:1", &["list"]);
     assert_eq!(out.code, 2);
-    let out = cli("127.0.0.1:1", &["snapshot", "x", "--backup-time", "yesterday"]);
+    let out = cli(
+        "127.0.0.1:1",
+        &["snapshot", "x", "--backup-time", "yesterday"],
+    );
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("RFC 3339"), "{}", out.stderr);
     let out = cli("127.0.0.1:1", &["frobnicate"]);
@@ -50,10 +53,17 @@ fn server_info_and_shares() {
     let shares = d.cli(&["shares"]);
     assert_eq!(shares.code, 0);
     let lines: Vec<&str> = shares.stdout.lines().collect();
-    assert_eq!(lines[0].split_whitespace().collect::<Vec<_>>(), ["NAME", "DATASET"]);
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        ["NAME", "DATASET"]
+    );
     assert!(lines[1].starts_with("MattBookPro") && lines[1].ends_with(&a));
     let text = d.cli(&["server-info"]);
-    assert!(text.stdout.contains("shares:   MattBookPro, iMac"), "{}", text.stdout);
+    assert!(
+        text.stdout.contains("shares:   MattBookPro, iMac"),
+        "{}",
+        text.stdout
+    );
 }
 
 #[test]

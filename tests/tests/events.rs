@@ -35,7 +35,9 @@ fn a_follower_sees_each_snapshot_as_it_is_taken() {
 
     for _ in 0..2 {
         let made = d.cli(&["snapshot", "iMac", "--json"]).json();
-        let line = rx.recv_timeout(Duration::from_secs(10)).expect("event line");
+        let line = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("event line");
         let ev: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(ev["kind"], "snapshot_created");
         assert_eq!(ev["share"], "iMac");
@@ -51,16 +53,20 @@ fn cursors_are_durable_and_since_resumes_after_a_restart() {
     let pool = TestPool::new();
     let ds = pool.dataset("iMac");
     let mut d = Daemon::start(&[("iMac", &ds)], "");
-    d.cli(&["snapshot", "iMac", "--suffix", "one", "--json"]).json();
+    d.cli(&["snapshot", "iMac", "--suffix", "one", "--json"])
+        .json();
     let seen = d.cli(&["events", "--json"]).json();
     let last = seen["latest_cursor"].as_u64().unwrap();
     assert_eq!(last, 2, "{seen}");
 
     // While this client is away: the daemon restarts and a snapshot is taken.
     d.restart();
-    d.cli(&["snapshot", "iMac", "--suffix", "two", "--json"]).json();
+    d.cli(&["snapshot", "iMac", "--suffix", "two", "--json"])
+        .json();
 
-    let since = d.cli(&["events", "--since", &last.to_string(), "--json"]).json();
+    let since = d
+        .cli(&["events", "--since", &last.to_string(), "--json"])
+        .json();
     let kinds: Vec<(&str, u64)> = since["events"]
         .as_array()
         .unwrap()
@@ -88,7 +94,8 @@ fn a_client_behind_the_bounded_log_is_told() {
     // Cheaper than 120 restarts: take snapshots until the log has wrapped.
     let mut n = 0;
     wait_for("the log to wrap", Duration::from_secs(120), || {
-        d.cli(&["snapshot", "iMac", "--suffix", &format!("s{n}"), "--json"]).json();
+        d.cli(&["snapshot", "iMac", "--suffix", &format!("s{n}"), "--json"])
+            .json();
         n += 1;
         let info = d.cli(&["server-info", "--json"]).json();
         (info["oldest_event_cursor"].as_u64().unwrap() > 3).then_some(())

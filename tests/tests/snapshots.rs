@@ -38,7 +38,12 @@ fn snapshot_is_named_marked_and_listed() {
     assert_eq!(pool.prop(&full, "org.backstop:origin").0, "manual");
 
     // A foreign snapshot is listed as such.
-    run(&["zfs", "snapshot", &format!("{ds}@autosnap_2026-11-20_00:00:01_daily")]).unwrap();
+    run(&[
+        "zfs",
+        "snapshot",
+        &format!("{ds}@autosnap_2026-11-20_00:00:01_daily"),
+    ])
+    .unwrap();
     let list = d.cli(&["list", "MattBookPro", "--json"]).json();
     let snaps = list["snapshots"].as_array().unwrap();
     assert_eq!(snaps.len(), 2);
@@ -80,7 +85,9 @@ fn taken_names_get_seconds_then_a_counter() {
     let t = "2026-11-24T10:15:42Z";
     let names: Vec<String> = (0..4)
         .map(|_| {
-            let j = d.cli(&["snapshot", "MattBookPro", "--backup-time", t, "--json"]).json();
+            let j = d
+                .cli(&["snapshot", "MattBookPro", "--backup-time", t, "--json"])
+                .json();
             j["snapshot"]["name"].as_str().unwrap().to_string()
         })
         .collect();
@@ -174,15 +181,38 @@ fn hostile_input_is_refused_and_changes_nothing() {
     d.cli(&["snapshot", "MattBookPro", "--json"]).json();
     let before = pool.snapshots(&ds);
     let long = "x".repeat(65);
-    for bad in ["a@b", "../x", "-rf", "a b", "a\nb", "", long.as_str(), "x;rm"] {
+    for bad in [
+        "a@b",
+        "../x",
+        "-rf",
+        "a b",
+        "a\nb",
+        "",
+        long.as_str(),
+        "x;rm",
+    ] {
         let out = d.cli(&["snapshot", "MattBookPro", &format!("--suffix={bad}")]);
         assert_eq!(out.code, 2, "{bad:?}: {out:?}");
-        assert!(out.stderr.contains("invalid suffix"), "{bad:?}: {}", out.stderr);
-        assert_eq!(out.stderr.trim().lines().count(), 1, "one line: {}", out.stderr);
+        assert!(
+            out.stderr.contains("invalid suffix"),
+            "{bad:?}: {}",
+            out.stderr
+        );
+        assert_eq!(
+            out.stderr.trim().lines().count(),
+            1,
+            "one line: {}",
+            out.stderr
+        );
     }
     let out = d.cli(&["snapshot", "MattBookPro", "--backup-id", "-x y"]);
     assert_eq!(out.code, 2, "{out:?}");
-    let out = d.cli(&["snapshot", "MattBookPro", "--backup-time", "2099-01-01T00:00:00Z"]);
+    let out = d.cli(&[
+        "snapshot",
+        "MattBookPro",
+        "--backup-time",
+        "2099-01-01T00:00:00Z",
+    ]);
     assert_eq!(out.code, 2, "{out:?}");
     assert!(out.stderr.contains("invalid backup time"), "{}", out.stderr);
     let out = d.cli(&["snapshot", "Nope"]);
@@ -206,7 +236,8 @@ fn a_missing_dataset_is_a_clear_error() {
     let out = d.cli(&["snapshot", "Gone"]);
     assert_eq!(out.code, 1);
     assert!(
-        out.stderr.contains("does not exist; create it or fix the share's dataset"),
+        out.stderr
+            .contains("does not exist; create it or fix the share's dataset"),
         "{}",
         out.stderr
     );
@@ -232,7 +263,11 @@ fn adopt_marks_the_scripts_snapshots_and_leaves_others_alone() {
         .map(|s| s["name"].as_str().unwrap())
         .collect();
     assert_eq!(adopted.len(), 3, "{j}");
-    for name in ["20131124_1344", "20131124_1344_before-upgrade", "20131201_0900"] {
+    for name in [
+        "20131124_1344",
+        "20131124_1344_before-upgrade",
+        "20131201_0900",
+    ] {
         assert!(adopted.contains(&name), "{name} in {adopted:?}");
         let full = format!("{ds}@{name}");
         assert_eq!(pool.prop(&full, "org.backstop:managed").0, "on");
@@ -240,7 +275,8 @@ fn adopt_marks_the_scripts_snapshots_and_leaves_others_alone() {
     }
     // Backup time from the name, in the host's zone (UTC here).
     assert_eq!(
-        pool.prop(&format!("{ds}@20131124_1344"), "org.backstop:backup-time").0,
+        pool.prop(&format!("{ds}@20131124_1344"), "org.backstop:backup-time")
+            .0,
         "1385300640"
     );
     let mut skipped: Vec<&str> = j["skipped"]
@@ -253,7 +289,8 @@ fn adopt_marks_the_scripts_snapshots_and_leaves_others_alone() {
     assert_eq!(skipped, ["autosnap_2026-11-20_00:00:01_daily", "my-own"]);
     for foreign in ["autosnap_2026-11-20_00:00:01_daily", "my-own"] {
         assert_eq!(
-            pool.prop(&format!("{ds}@{foreign}"), "org.backstop:managed").0,
+            pool.prop(&format!("{ds}@{foreign}"), "org.backstop:managed")
+                .0,
             "-"
         );
     }

@@ -80,7 +80,9 @@ enum Command {
 
 fn parse_time(s: &str) -> Result<Timestamp, String> {
     s.parse::<Timestamp>().map_err(|e| {
-        format!("'{s}' is not an RFC 3339 time with an offset (e.g. 2026-11-24T13:44:00+01:00): {e}")
+        format!(
+            "'{s}' is not an RFC 3339 time with an offset (e.g. 2026-11-24T13:44:00+01:00): {e}"
+        )
     })
 }
 
@@ -265,7 +267,15 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     }
                 )?;
                 let names: Vec<&str> = j.shares.iter().map(|s| s.name.as_str()).collect();
-                writeln!(out, "shares:   {}", if names.is_empty() { "none".to_string() } else { names.join(", ") })?;
+                writeln!(
+                    out,
+                    "shares:   {}",
+                    if names.is_empty() {
+                        "none".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                )?;
                 writeln!(
                     out,
                     "events:   cursors {}..{}",

@@ -14,7 +14,9 @@ pub fn default_server() -> String {
 pub enum ClientError {
     #[error("'{0}' is not a server address (use HOST:PORT or http://HOST:PORT)")]
     BadAddress(String),
-    #[error("cannot reach backstopd at {server}: {reason} (is it running? pass --server or set BACKSTOP_SERVER)")]
+    #[error(
+        "cannot reach backstopd at {server}: {reason} (is it running? pass --server or set BACKSTOP_SERVER)"
+    )]
     Unreachable { server: String, reason: String },
     /// The server answered with an error; its message is already meant for people.
     #[error("{message}")]

@@ -101,7 +101,7 @@ pub struct ListJson {
 
 impl From<&pb::ListSnapshotsResponse> for ListJson {
     fn from(r: &pb::ListSnapshotsResponse) -> Self {
-        let space = r.space.clone().unwrap_or_default();
+        let space = r.space.unwrap_or_default();
         ListJson {
             share: r.share.as_ref().map(ShareJson::from).unwrap_or(ShareJson {
                 name: String::new(),
@@ -307,7 +307,7 @@ pub fn list_table(r: &pb::ListSnapshotsResponse, tz: &TimeZone) -> String {
         &["NAME", "BACKUP TIME", "CREATED", "USED", "REFER", "ORIGIN"],
         &rows,
     );
-    let space = r.space.clone().unwrap_or_default();
+    let space = r.space.unwrap_or_default();
     let share = r.share.clone().unwrap_or_default();
     let managed = r.snapshots.iter().filter(|s| s.managed).count();
     out.push_str(&format!(
@@ -411,7 +411,11 @@ mod tests {
             lines[1],
             "20131124_1344_before-upgrade  2013-11-24 12:44  2013-11-24 12:44  0     112K   manual"
         );
-        assert!(lines[2].starts_with("autosnap_daily                -  "), "{}", lines[2]);
+        assert!(
+            lines[2].starts_with("autosnap_daily                -  "),
+            "{}",
+            lines[2]
+        );
         assert!(lines[2].ends_with("foreign"));
         assert_eq!(
             lines[4],

@@ -47,7 +47,8 @@ impl fmt::Display for Argv {
                 f.write_str(" ")?;
             }
             let plain = !a.is_empty()
-                && a.chars().all(|c| c.is_ascii_alphanumeric() || "@/._:,=+-%".contains(c));
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "@/._:,=+-%".contains(c));
             if plain {
                 f.write_str(a)?;
             } else {

@@ -1,7 +1,7 @@
 //! Which zfs this is and which optional flags it understands, found once at startup.
 
-use super::runner::{FailureKind, Runner};
 use super::ZfsCommands;
+use super::runner::{FailureKind, Runner};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Implementation {
@@ -113,9 +113,7 @@ pub async fn detect(runner: &dyn Runner, cmds: &ZfsCommands) -> ZfsInfo {
     let capabilities = Capabilities {
         list_parsable: probe_accepted(&runner.run(&cmds.probe_list_parsable(probe_target)).await),
         get_type_filter: probe_accepted(
-            &runner
-                .run(&cmds.probe_get_type_filter(probe_target))
-                .await,
+            &runner.run(&cmds.probe_get_type_filter(probe_target)).await,
         ),
     };
     ZfsInfo {

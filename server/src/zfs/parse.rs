@@ -70,11 +70,10 @@ pub fn parse_get(stdout: &str) -> GetOutput {
         }
         let n = fields.len();
         let value = fields[2..n - 1].join("\t");
-        out.objects.entry(fields[0].to_string()).or_default().insert(
-            fields[1],
-            value,
-            fields[n - 1],
-        );
+        out.objects
+            .entry(fields[0].to_string())
+            .or_default()
+            .insert(fields[1], value, fields[n - 1]);
     }
     out
 }

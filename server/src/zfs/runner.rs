@@ -205,7 +205,9 @@ mod tests {
     #[tokio::test]
     async fn puts_stderr_and_status_into_the_error() {
         let err = ProcessRunner::default()
-            .run(&sh("echo 'cannot open x: dataset does not exist' >&2; exit 1"))
+            .run(&sh(
+                "echo 'cannot open x: dataset does not exist' >&2; exit 1",
+            ))
             .await
             .unwrap_err();
         assert_eq!(err.kind(), FailureKind::DoesNotExist);

@@ -1,0 +1,24 @@
+# The two commands of the README's Quick start are `make demo` and `make test`.
+.PHONY: setup demo test lint bench clean-zfs
+
+setup:
+	scripts/setup
+
+demo: setup
+	scripts/demo
+
+test: setup
+	cargo build --workspace --bins
+	cargo test --workspace
+
+lint:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+bench: setup
+	cargo build --release --workspace --bins
+	cargo run --release -p backstop-e2e --bin bench
+
+# When zfs-fuse hangs (processes stuck in D state after a crash), this resets it.
+clean-zfs:
+	scripts/zfs-fuse-reset
