@@ -247,6 +247,7 @@ pub struct Daemon {
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
     log: PathBuf,
+    log_filter: String,
 }
 
 /// `[[share]]` entries for a config.
@@ -261,6 +262,11 @@ impl Daemon {
     /// Starts backstopd on a free loopback port serving `shares` (name, dataset), with `extra`
     /// appended to the config. Times are named in UTC (TZ=UTC) so tests can predict names.
     pub fn start(shares: &[(&str, &str)], extra: &str) -> Daemon {
+        Self::start_logging(shares, extra, "debug")
+    }
+
+    /// As [`Daemon::start`], with backstopd's log filter (`BACKSTOP_LOG`), e.g. "warn".
+    pub fn start_logging(shares: &[(&str, &str)], extra: &str, log_filter: &str) -> Daemon {
         let dir = tempfile::Builder::new()
             .prefix("backstopd-")
             .tempdir()
@@ -280,6 +286,7 @@ impl Daemon {
             dir,
             config,
             log,
+            log_filter: log_filter.to_string(),
         };
         d.spawn();
         d
@@ -301,7 +308,7 @@ impl Daemon {
             .arg("--config")
             .arg(&self.config)
             .env("TZ", "UTC")
-            .env("BACKSTOP_LOG", "debug")
+            .env("BACKSTOP_LOG", &self.log_filter)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
