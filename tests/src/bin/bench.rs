@@ -27,7 +27,10 @@ fn ms(d: Duration) -> String {
 
 fn time(argv: &[&str]) -> Duration {
     let start = Instant::now();
-    let out = Command::new(argv[0]).args(&argv[1..]).output().expect("run");
+    let out = Command::new(argv[0])
+        .args(&argv[1..])
+        .output()
+        .expect("run");
     let elapsed = start.elapsed();
     assert!(
         out.status.success(),
@@ -41,7 +44,10 @@ fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .unwrap_or_default()
         .lines()
-        .find_map(|l| l.strip_prefix("model name").map(|r| r.trim_start_matches([' ', '\t', ':']).to_string()))
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|r| r.trim_start_matches([' ', '\t', ':']).to_string())
+        })
         .unwrap_or_else(|| "unknown cpu".into());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let mem_kb: u64 = std::fs::read_to_string("/proc/meminfo")
