@@ -10,5 +10,8 @@ pub mod v1 {
 
 pub use prost_types::Timestamp;
 
+/// Sizes as zfs prints them, for people on both sides of the contract.
+pub mod size;
+
 /// The default TCP port of backstopd.
 pub const DEFAULT_PORT: u16 = 7461;

@@ -11,8 +11,10 @@ use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
 use crate::events::{Delivery, Event, EventKind, Severity};
+use crate::pruning::{PruneReport, PruneRequest, Trigger};
+use crate::retention::Decision;
 use crate::share::{Share, ShareSpace};
-use crate::snapshot::{Origin, Snapshot};
+use crate::snapshot::{Origin, Snapshot, Verification};
 use crate::snapshotter::{CreateRequest, Error, Snapshotter};
 
 pub struct Api {
@@ -30,6 +32,7 @@ impl Api {
             api.clone(),
         ))
         .add_service(pb::snapshot_service_server::SnapshotServiceServer::from_arc(api.clone()))
+        .add_service(pb::retention_service_server::RetentionServiceServer::from_arc(api.clone()))
         .add_service(pb::event_service_server::EventServiceServer::from_arc(api))
     }
 }
@@ -41,6 +44,8 @@ fn status(e: Error) -> Status {
         Error::InvalidInput(_) => Status::invalid_argument(msg),
         Error::MissingDataset { .. } => Status::failed_precondition(msg),
         Error::NoFreeName(_) => Status::already_exists(msg),
+        Error::SnapshotNotFound { .. } => Status::not_found(msg),
+        Error::NotManaged { .. } => Status::failed_precondition(msg),
         Error::Zfs(_) | Error::Vanished(_) | Error::Events(_) => {
             tracing::error!("{msg}");
             Status::internal(msg)
@@ -81,6 +86,14 @@ pub fn snapshot_to_pb(s: &Snapshot) -> pb::Snapshot {
         referenced: s.referenced,
         origin: origin_to_pb(s.origin).into(),
         backup_id: s.backup_id.clone().unwrap_or_default(),
+        verification: match s.verification {
+            Verification::Unknown => pb::Verification::Unknown,
+            Verification::Good => pb::Verification::Good,
+            Verification::Bad => pb::Verification::Bad,
+        }
+        .into(),
+        keep: s.keep,
+        holds: s.holds,
     }
 }
 
@@ -116,6 +129,17 @@ pub fn event_to_pb(e: &Event) -> pb::Event {
                 names: names.clone(),
             }))
         }
+        EventKind::SnapshotsPruned {
+            destroyed,
+            failed,
+            freed,
+            trigger,
+        } => Some(Kind::SnapshotsPruned(pb::SnapshotsPruned {
+            destroyed: destroyed.clone(),
+            failed: failed.iter().map(failure_to_pb).collect(),
+            freed: *freed,
+            trigger: trigger.as_str().to_string(),
+        })),
         EventKind::Other => None,
     };
     pb::Event {
@@ -179,6 +203,22 @@ impl pb::snapshot_service_server::SnapshotService for Api {
             origin: Some(origin),
         };
         let (snap, created) = self.core.create(create).await.map_err(status)?;
+        if created && origin == Origin::Backup {
+            // Prune after every backup snapshot, without holding up the answer.
+            let core = self.core.clone();
+            let share = snap.share.clone();
+            tokio::spawn(async move {
+                let req = PruneRequest {
+                    share: share.clone(),
+                    dry_run: false,
+                    as_of: None,
+                    trigger: Trigger::AfterSnapshot,
+                };
+                if let Err(e) = core.prune(req).await {
+                    tracing::warn!(%share, "prune after snapshot failed: {e}");
+                }
+            });
+        }
         Ok(Response::new(pb::CreateSnapshotResponse {
             snapshot: Some(snapshot_to_pb(&snap)),
             created,
@@ -213,6 +253,81 @@ impl pb::snapshot_service_server::SnapshotService for Api {
         Ok(Response::new(pb::AdoptSnapshotsResponse {
             adopted: adoption.adopted.iter().map(snapshot_to_pb).collect(),
             skipped: adoption.skipped,
+        }))
+    }
+}
+
+fn failure_to_pb((name, reason): &(String, String)) -> pb::DestroyFailure {
+    pb::DestroyFailure {
+        name: name.clone(),
+        reason: reason.clone(),
+    }
+}
+
+fn report_to_pb(r: &PruneReport) -> pb::PruneResponse {
+    // Entries are oldest first already.
+    let plan: Vec<pb::PlanEntry> = r
+        .plan
+        .entries
+        .iter()
+        .map(|e| pb::PlanEntry {
+            name: e.name.clone(),
+            decision: match e.decision {
+                Decision::Keep => pb::Decision::Keep,
+                Decision::Destroy => pb::Decision::Destroy,
+                Decision::Foreign => pb::Decision::Foreign,
+            }
+            .into(),
+            reasons: e.reasons.iter().map(|r| r.to_string()).collect(),
+            used: e.used,
+            backup_time: Some(ts(e.time)),
+        })
+        .collect();
+    pb::PruneResponse {
+        share: r.share.clone(),
+        dry_run: r.dry_run,
+        plan,
+        used_by_destroyed: r.used_by_destroyed,
+        reclaim_estimate: r.reclaim_estimate,
+        destroyed: r.destroyed.clone(),
+        failed: r.failed.iter().map(failure_to_pb).collect(),
+        spared: r.spared.clone(),
+        freed: r.freed,
+    }
+}
+
+#[tonic::async_trait]
+impl pb::retention_service_server::RetentionService for Api {
+    async fn prune(
+        &self,
+        req: Request<pb::PruneRequest>,
+    ) -> Result<Response<pb::PruneResponse>, Status> {
+        let r = req.into_inner();
+        let report = self
+            .core
+            .prune(PruneRequest {
+                share: r.share,
+                dry_run: r.dry_run,
+                as_of: r.as_of.as_ref().map(from_ts).transpose()?,
+                trigger: Trigger::Request,
+            })
+            .await
+            .map_err(status)?;
+        Ok(Response::new(report_to_pb(&report)))
+    }
+
+    async fn set_keep(
+        &self,
+        req: Request<pb::SetKeepRequest>,
+    ) -> Result<Response<pb::SetKeepResponse>, Status> {
+        let r = req.into_inner();
+        let snap = self
+            .core
+            .set_keep(&r.share, &r.snapshot, r.keep)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::SetKeepResponse {
+            snapshot: Some(snapshot_to_pb(&snap)),
         }))
     }
 }

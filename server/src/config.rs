@@ -22,6 +22,78 @@ pub struct Config {
     pub zfs: ZfsConfig,
     pub events: EventsConfig,
     pub shares: Vec<Share>,
+    /// The `[retention]` section, and per share (same order as `shares`) with that share's
+    /// `retention` overrides applied.
+    pub retention: RetentionConfig,
+    pub share_retention: Vec<RetentionConfig>,
+}
+
+/// Retention settings as configured (the planner's policy is built from these).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetentionConfig {
+    pub hourly_hours: u32,
+    pub daily_days: u32,
+    /// 0 = forever.
+    pub weekly_weeks: u32,
+    /// An IANA zone; `None` = the host's zone.
+    pub timezone: Option<String>,
+    pub min_free_percent: u8,
+    /// How often the server prunes every share by itself; 0 = only after snapshots and on request.
+    pub interval_minutes: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            hourly_hours: 24,
+            daily_days: 30,
+            weekly_weeks: 0,
+            timezone: None,
+            min_free_percent: 0,
+            interval_minutes: 60,
+        }
+    }
+}
+
+/// `[retention]` or a share's `retention = { … }`: every key optional, so a share overrides only
+/// what it names.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetention {
+    hourly_hours: Option<u32>,
+    daily_days: Option<u32>,
+    weekly_weeks: Option<u32>,
+    timezone: Option<String>,
+    min_free_percent: Option<u8>,
+    interval_minutes: Option<u32>,
+}
+
+impl RawRetention {
+    fn apply(&self, base: &RetentionConfig) -> RetentionConfig {
+        RetentionConfig {
+            hourly_hours: self.hourly_hours.unwrap_or(base.hourly_hours),
+            daily_days: self.daily_days.unwrap_or(base.daily_days),
+            weekly_weeks: self.weekly_weeks.unwrap_or(base.weekly_weeks),
+            timezone: self.timezone.clone().or_else(|| base.timezone.clone()),
+            min_free_percent: self.min_free_percent.unwrap_or(base.min_free_percent),
+            interval_minutes: self.interval_minutes.unwrap_or(base.interval_minutes),
+        }
+    }
+}
+
+fn check_retention(r: &RetentionConfig, key: &str) -> Result<(), String> {
+    if let Some(tz) = &r.timezone {
+        jiff::tz::TimeZone::get(tz).map_err(|_| {
+            format!("{key}.timezone: unknown time zone '{tz}' (use an IANA name such as \"Europe/Berlin\", or leave it out for the host's zone)")
+        })?;
+    }
+    if r.min_free_percent > 90 {
+        return Err(format!(
+            "{key}.min_free_percent: {} would destroy nearly every snapshot; use 0 (off) to 90",
+            r.min_free_percent
+        ));
+    }
+    Ok(())
 }
 
 #[derive(Clone, Debug)]
@@ -47,6 +119,8 @@ struct RawConfig {
     zfs: RawZfs,
     #[serde(default)]
     events: RawEvents,
+    #[serde(default)]
+    retention: RawRetention,
     #[serde(default)]
     share: Vec<RawShare>,
 }
@@ -92,6 +166,8 @@ impl Default for RawEvents {
 struct RawShare {
     name: String,
     dataset: String,
+    #[serde(default)]
+    retention: RawRetention,
 }
 
 fn default_listen() -> String {
@@ -177,6 +253,9 @@ impl Config {
             )));
         }
 
+        let retention = raw.retention.apply(&RetentionConfig::default());
+        check_retention(&retention, "retention").map_err(err)?;
+        let mut share_retention = Vec::new();
         let mut shares: Vec<Share> = Vec::new();
         let mut by_name: BTreeMap<String, usize> = BTreeMap::new();
         for (i, s) in raw.share.iter().enumerate() {
@@ -209,6 +288,9 @@ impl Config {
                     s.name, s.dataset, other.dataset
                 )));
             }
+            let own = s.retention.apply(&retention);
+            check_retention(&own, &format!("{key}.retention ({})", s.name)).map_err(err)?;
+            share_retention.push(own);
             shares.push(Share {
                 name: s.name.clone(),
                 dataset: s.dataset.clone(),
@@ -229,6 +311,8 @@ impl Config {
                 keep: raw.events.keep,
             },
             shares,
+            retention,
+            share_retention,
         })
     }
 }
@@ -330,6 +414,48 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("listen") && e.contains("address:port"), "{e}");
+    }
+
+    #[test]
+    fn retention_defaults_and_per_share_overrides() {
+        let c = Config::parse(
+            "[retention]\nhourly_hours = 12\ntimezone = 'Europe/Berlin'\n\
+             [[share]]\nname='a'\ndataset='t/a'\n\
+             [[share]]\nname='b'\ndataset='t/b'\nretention = { daily_days = 60, weekly_weeks = 52 }\n",
+            "x.toml",
+        )
+        .unwrap();
+        assert_eq!(c.retention.hourly_hours, 12);
+        assert_eq!(c.share_retention[0], c.retention);
+        let b = &c.share_retention[1];
+        assert_eq!((b.hourly_hours, b.daily_days, b.weekly_weeks), (12, 60, 52));
+        assert_eq!(b.timezone.as_deref(), Some("Europe/Berlin"));
+        assert_eq!(
+            Config::parse("", "x").unwrap().retention,
+            RetentionConfig::default()
+        );
+    }
+
+    #[test]
+    fn bad_retention_values() {
+        let e = Config::parse("[retention]\ntimezone = 'Mars/Olympus'\n", "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("retention.timezone") && e.contains("IANA"),
+            "{e}"
+        );
+        let e = Config::parse(
+            "[[share]]\nname='a'\ndataset='t/a'\nretention = { daily_dayz = 3 }\n",
+            "x.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("daily_dayz"), "{e}");
+        let e = Config::parse("[retention]\nmin_free_percent = 99\n", "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("min_free_percent"), "{e}");
     }
 
     #[test]

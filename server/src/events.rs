@@ -38,6 +38,13 @@ pub enum EventKind {
     SnapshotsAdopted {
         names: Vec<String>,
     },
+    SnapshotsPruned {
+        destroyed: Vec<String>,
+        /// (snapshot, why it could not be destroyed)
+        failed: Vec<(String, String)>,
+        freed: u64,
+        trigger: crate::pruning::Trigger,
+    },
     #[serde(other)]
     Other,
 }

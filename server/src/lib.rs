@@ -8,6 +8,8 @@
 pub mod api;
 pub mod config;
 pub mod events;
+pub mod pruning;
+pub mod retention;
 pub mod share;
 pub mod snapshot;
 pub mod snapshotter;
@@ -51,6 +53,24 @@ fn prepare_state_dir(dir: &Path) -> anyhow::Result<std::fs::File> {
     Ok(lock)
 }
 
+/// Prunes a share every `every`, logging (not stopping on) failures.
+async fn prune_timer(core: Arc<Snapshotter>, share: String, every: Duration) {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let req = pruning::PruneRequest {
+            share: share.clone(),
+            dry_run: false,
+            as_of: None,
+            trigger: pruning::Trigger::Timer,
+        };
+        if let Err(e) = core.prune(req).await {
+            tracing::warn!(%share, "scheduled prune failed: {e}");
+        }
+    }
+}
+
 /// Runs the daemon until `shutdown` completes.
 pub async fn serve(
     config: Config,
@@ -89,6 +109,12 @@ pub async fn serve(
         .with_context(|| format!("cannot write {}", addr_file.display()))?;
 
     let tz = jiff::tz::TimeZone::system();
+    let shares = config
+        .shares
+        .iter()
+        .zip(&config.share_retention)
+        .map(|(s, r)| (s.clone(), pruning::policy(r)))
+        .collect();
     let core = Arc::new(Snapshotter::new(
         runner,
         cmds,
@@ -96,8 +122,17 @@ pub async fn serve(
         events.clone(),
         tz,
         addr.to_string(),
-        &config.shares,
+        shares,
     ));
+    for (share, retention) in config.shares.iter().zip(&config.share_retention) {
+        if retention.interval_minutes > 0 {
+            tokio::spawn(prune_timer(
+                core.clone(),
+                share.name.clone(),
+                Duration::from_secs(u64::from(retention.interval_minutes) * 60),
+            ));
+        }
+    }
     events.append(NewEvent {
         severity: Severity::Info,
         share: None,

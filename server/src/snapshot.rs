@@ -54,6 +54,33 @@ pub struct Snapshot {
     pub referenced: u64,
     pub origin: Option<Origin>,
     pub backup_id: Option<String>,
+    #[serde(default)]
+    pub verification: Verification,
+    #[serde(default)]
+    pub keep: bool,
+    #[serde(default)]
+    pub holds: u64,
+}
+
+/// Whether Time Machine considered the backup sound when the snapshot was taken
+/// (`org.backstop:verified`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verification {
+    #[default]
+    Unknown,
+    Good,
+    Bad,
+}
+
+impl Verification {
+    pub fn from_prop(v: Option<&str>) -> Verification {
+        match v {
+            Some("good") => Verification::Good,
+            Some("bad") => Verification::Bad,
+            _ => Verification::Unknown,
+        }
+    }
 }
 
 /// The properties read for every snapshot (and the share's dataset).
@@ -67,6 +94,9 @@ pub const LISTED_PROPS: &[&str] = &[
     props::BACKUP_TIME,
     props::ORIGIN,
     props::BACKUP_ID,
+    props::VERIFIED,
+    props::KEEP,
+    "userrefs",
 ];
 
 impl Snapshot {
@@ -92,6 +122,9 @@ impl Snapshot {
             referenced: p.number("referenced").unwrap_or(0),
             origin: own(props::ORIGIN).and_then(Origin::from_prop),
             backup_id: own(props::BACKUP_ID).map(str::to_string),
+            verification: Verification::from_prop(own(props::VERIFIED)),
+            keep: own(props::KEEP) == Some("on"),
+            holds: p.number("userrefs").unwrap_or(0),
         })
     }
 }
@@ -154,6 +187,25 @@ impl Suffix {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// Checks a snapshot name given by a client (the part after `@`): 1 to 200 of
+/// `A-Z a-z 0-9 . _ : -`, not starting with `-`. Stricter than zfs (no spaces), so nothing odd
+/// ever reaches a command line.
+pub fn check_snapshot_name(s: &str) -> Result<(), InvalidInput> {
+    let ok = !s.is_empty()
+        && s.len() <= 200
+        && !s.starts_with('-')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._:-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(InvalidInput(format!(
+            "invalid snapshot name '{}': use the name after '@' as `backstop list` shows it",
+            s.escape_debug()
+        )))
     }
 }
 

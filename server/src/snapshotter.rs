@@ -10,6 +10,7 @@ use jiff::tz::TimeZone;
 use tokio::sync::Mutex;
 
 use crate::events::{EventKind, EventLog, EventLogError, NewEvent, Severity};
+use crate::retention::RetentionPolicy;
 use crate::share::{Share, ShareSpace};
 use crate::snapshot::{
     self, BackupId, InvalidInput, LISTED_PROPS, Origin, Snapshot, Suffix, creation_props,
@@ -38,6 +39,12 @@ pub enum Error {
     NoFreeName(String),
     #[error("zfs created {0} but it cannot be read back")]
     Vanished(String),
+    #[error("snapshot '{name}' not found on share '{share}' (see `backstop list {share}`)")]
+    SnapshotNotFound { share: String, name: String },
+    #[error(
+        "snapshot '{name}' of share '{share}' was not made by Backstop; Backstop never prunes or changes it (adopt it first if it should be managed)"
+    )]
+    NotManaged { share: String, name: String },
     #[error(transparent)]
     Events(#[from] EventLogError),
 }
@@ -74,22 +81,29 @@ pub struct Adoption {
     pub skipped: Vec<String>,
 }
 
+/// A configured share with its retention policy and its lock.
+pub(crate) struct ShareEntry {
+    pub(crate) share: Share,
+    pub(crate) policy: RetentionPolicy,
+    pub(crate) state: Mutex<ShareState>,
+}
+
 /// Per-share state, behind the share's lock.
 #[derive(Default)]
-struct ShareState {
+pub(crate) struct ShareState {
     /// backup id -> snapshot name, for idempotent creation. Only backstopd writes backup ids, so
     /// this is complete once loaded; a hit is checked against zfs before it is trusted.
     backup_ids: Option<HashMap<String, String>>,
 }
 
 pub struct Snapshotter {
-    runner: Arc<dyn Runner>,
-    cmds: ZfsCommands,
-    info: ZfsInfo,
-    events: Arc<EventLog>,
+    pub(crate) runner: Arc<dyn Runner>,
+    pub(crate) cmds: ZfsCommands,
+    pub(crate) info: ZfsInfo,
+    pub(crate) events: Arc<EventLog>,
     tz: TimeZone,
     server_name: String,
-    shares: BTreeMap<String, (Share, Mutex<ShareState>)>,
+    shares: BTreeMap<String, ShareEntry>,
 }
 
 impl Snapshotter {
@@ -100,7 +114,7 @@ impl Snapshotter {
         events: Arc<EventLog>,
         tz: TimeZone,
         server_name: String,
-        shares: &[Share],
+        shares: Vec<(Share, RetentionPolicy)>,
     ) -> Snapshotter {
         Snapshotter {
             runner,
@@ -110,12 +124,14 @@ impl Snapshotter {
             tz,
             server_name,
             shares: shares
-                .iter()
-                .map(|s| {
-                    (
-                        s.name.clone(),
-                        (s.clone(), Mutex::new(ShareState::default())),
-                    )
+                .into_iter()
+                .map(|(share, policy)| {
+                    let entry = ShareEntry {
+                        share,
+                        policy,
+                        state: Mutex::new(ShareState::default()),
+                    };
+                    (entry.share.name.clone(), entry)
                 })
                 .collect(),
         }
@@ -130,21 +146,22 @@ impl Snapshotter {
     }
 
     pub fn shares(&self) -> impl Iterator<Item = &Share> {
-        self.shares.values().map(|(s, _)| s)
+        self.shares.values().map(|e| &e.share)
+    }
+
+    pub(crate) fn entry(&self, name: &str) -> Result<&ShareEntry, Error> {
+        self.shares.get(name).ok_or_else(|| Error::UnknownShare {
+            name: name.escape_debug().to_string(),
+            server: self.server_name.clone(),
+            configured: self.shares.keys().cloned().collect(),
+        })
     }
 
     fn share(&self, name: &str) -> Result<(&Share, &Mutex<ShareState>), Error> {
-        self.shares
-            .get(name)
-            .map(|(s, st)| (s, st))
-            .ok_or_else(|| Error::UnknownShare {
-                name: name.escape_debug().to_string(),
-                server: self.server_name.clone(),
-                configured: self.shares.keys().cloned().collect(),
-            })
+        self.entry(name).map(|e| (&e.share, &e.state))
     }
 
-    fn zfs_error(share: &Share, e: RunError) -> Error {
+    pub(crate) fn zfs_error(share: &Share, e: RunError) -> Error {
         if e.kind() == FailureKind::DoesNotExist && e.stderr().contains(&share.dataset) {
             Error::MissingDataset {
                 share: share.name.clone(),
@@ -156,7 +173,7 @@ impl Snapshotter {
     }
 
     /// Reads the share's dataset and its snapshots in one `zfs get`.
-    async fn read(&self, share: &Share) -> Result<Listing, Error> {
+    pub(crate) async fn read(&self, share: &Share) -> Result<Listing, Error> {
         let argv = self.cmds.get(LISTED_PROPS, &share.dataset, Some(1));
         let out = self
             .runner
@@ -190,7 +207,11 @@ impl Snapshotter {
         })
     }
 
-    async fn read_one(&self, share: &Share, full_name: &str) -> Result<Option<Snapshot>, Error> {
+    pub(crate) async fn read_one(
+        &self,
+        share: &Share,
+        full_name: &str,
+    ) -> Result<Option<Snapshot>, Error> {
         let argv = self.cmds.get(LISTED_PROPS, full_name, None);
         match self.runner.run(&argv).await {
             Ok(out) => Ok(parse_get(&out.stdout)

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 
 use backstop_agent_core::client::default_server;
 use backstop_agent_core::view::{
-    self, AdoptJson, CreatedJson, EventJson, EventsJson, ListJson, MissedJson, ServerInfoJson,
-    ShareJson, SharesJson, SnapshotJson,
+    self, AdoptJson, CreatedJson, EventJson, EventsJson, ListJson, MissedJson, PruneJson,
+    ServerInfoJson, ShareJson, SharesJson, SnapshotJson,
 };
 use backstop_agent_core::{Client, ClientError};
 use backstop_proto::v1 as pb;
@@ -65,6 +65,21 @@ enum Command {
     List { share: String },
     /// Mark snapshots made by the hand-written script (YYYYMMDD_HHMM[_suffix]) as managed.
     Adopt { share: String },
+    /// Show (with --dry-run) or apply the share's retention policy: what is kept and why, what
+    /// is destroyed, what it frees.
+    Prune {
+        share: String,
+        /// Only show the plan; destroy nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Plan as if it were this time (RFC 3339); only with --dry-run.
+        #[arg(long, value_parser = parse_time, requires = "dry_run")]
+        as_of: Option<Timestamp>,
+    },
+    /// Mark a snapshot to be kept whatever the retention policy says.
+    Keep { share: String, snapshot: String },
+    /// Clear the keep mark.
+    Unkeep { share: String, snapshot: String },
     /// Print the server's events.
     Events {
         /// Keep printing new events as they happen.
@@ -89,6 +104,8 @@ fn parse_time(s: &str) -> Result<Timestamp, String> {
 enum Failure {
     Client(ClientError),
     Io(std::io::Error),
+    /// Part of the operation failed; the output already says what.
+    Partial,
 }
 
 impl From<ClientError> for Failure {
@@ -113,6 +130,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     let client = Client::connect(&cli.server).await?;
     let tz = TimeZone::system();
     let mut out = std::io::stdout().lock();
+    let keep_command = matches!(cli.command, Command::Keep { .. });
     match cli.command {
         Command::Shares => {
             let info = client.server_info().await?;
@@ -159,7 +177,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     out,
                     "created {} (REFER {})",
                     s.full_name,
-                    backstop_agent_core::size::nicenum(s.referenced)
+                    backstop_proto::size::nicenum(s.referenced)
                 )?;
             } else {
                 writeln!(
@@ -248,6 +266,42 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 print_json(&doc)?;
             }
         }
+        Command::Prune {
+            share,
+            dry_run,
+            as_of,
+        } => {
+            let r = client
+                .prune(pb::PruneRequest {
+                    share,
+                    dry_run,
+                    as_of: as_of.map(prost_timestamp),
+                })
+                .await?;
+            if cli.json {
+                print_json(&PruneJson::from(&r))?;
+            } else {
+                write!(out, "{}", view::prune_text(&r, &tz))?;
+            }
+            if !r.failed.is_empty() {
+                return Err(Failure::Partial);
+            }
+        }
+        Command::Keep { share, snapshot } | Command::Unkeep { share, snapshot } => {
+            let keep = keep_command;
+            let s = client.set_keep(&share, &snapshot, keep).await?;
+            if cli.json {
+                print_json(&SnapshotJson::from(&s))?;
+            } else if keep {
+                writeln!(
+                    out,
+                    "{}: kept (never pruned until `backstop unkeep`)",
+                    s.full_name
+                )?;
+            } else {
+                writeln!(out, "{}: keep mark cleared", s.full_name)?;
+            }
+        }
         Command::ServerInfo => {
             let info = client.server_info().await?;
             let j = ServerInfoJson::new(client.server(), &info);
@@ -312,5 +366,6 @@ fn main() -> ExitCode {
             eprintln!("backstop: cannot write output: {e}");
             ExitCode::from(1)
         }
+        Err(Failure::Partial) => ExitCode::from(1),
     }
 }

@@ -92,6 +92,9 @@ impl Client {
         &self.server
     }
 
+    /// Messages may be large (a share with tens of thousands of snapshots).
+    const MAX_MESSAGE: usize = 256 << 20;
+
     fn error(&self, status: tonic::Status) -> ClientError {
         match status.code() {
             tonic::Code::Unavailable | tonic::Code::Unknown
@@ -112,7 +115,8 @@ impl Client {
     }
 
     pub async fn server_info(&self) -> Result<pb::ServerInfo, ClientError> {
-        let mut c = pb::server_service_client::ServerServiceClient::new(self.channel.clone());
+        let mut c = pb::server_service_client::ServerServiceClient::new(self.channel.clone())
+            .max_decoding_message_size(Self::MAX_MESSAGE);
         c.get_server_info(pb::GetServerInfoRequest {})
             .await
             .map(|r| r.into_inner())
@@ -123,7 +127,8 @@ impl Client {
         &self,
         req: pb::CreateSnapshotRequest,
     ) -> Result<pb::CreateSnapshotResponse, ClientError> {
-        let mut c = pb::snapshot_service_client::SnapshotServiceClient::new(self.channel.clone());
+        let mut c = pb::snapshot_service_client::SnapshotServiceClient::new(self.channel.clone())
+            .max_decoding_message_size(Self::MAX_MESSAGE);
         c.create_snapshot(req)
             .await
             .map(|r| r.into_inner())
@@ -134,7 +139,8 @@ impl Client {
         &self,
         share: &str,
     ) -> Result<pb::ListSnapshotsResponse, ClientError> {
-        let mut c = pb::snapshot_service_client::SnapshotServiceClient::new(self.channel.clone());
+        let mut c = pb::snapshot_service_client::SnapshotServiceClient::new(self.channel.clone())
+            .max_decoding_message_size(Self::MAX_MESSAGE);
         c.list_snapshots(pb::ListSnapshotsRequest {
             share: share.to_string(),
         })
@@ -144,12 +150,39 @@ impl Client {
     }
 
     pub async fn adopt(&self, share: &str) -> Result<pb::AdoptSnapshotsResponse, ClientError> {
-        let mut c = pb::snapshot_service_client::SnapshotServiceClient::new(self.channel.clone());
+        let mut c = pb::snapshot_service_client::SnapshotServiceClient::new(self.channel.clone())
+            .max_decoding_message_size(Self::MAX_MESSAGE);
         c.adopt_snapshots(pb::AdoptSnapshotsRequest {
             share: share.to_string(),
         })
         .await
         .map(|r| r.into_inner())
+        .map_err(|s| self.error(s))
+    }
+
+    pub async fn prune(&self, req: pb::PruneRequest) -> Result<pb::PruneResponse, ClientError> {
+        let mut c = pb::retention_service_client::RetentionServiceClient::new(self.channel.clone())
+            .max_decoding_message_size(Self::MAX_MESSAGE);
+        c.prune(req)
+            .await
+            .map(|r| r.into_inner())
+            .map_err(|s| self.error(s))
+    }
+
+    pub async fn set_keep(
+        &self,
+        share: &str,
+        snapshot: &str,
+        keep: bool,
+    ) -> Result<pb::Snapshot, ClientError> {
+        let mut c = pb::retention_service_client::RetentionServiceClient::new(self.channel.clone());
+        c.set_keep(pb::SetKeepRequest {
+            share: share.to_string(),
+            snapshot: snapshot.to_string(),
+            keep,
+        })
+        .await
+        .map(|r| r.into_inner().snapshot.unwrap_or_default())
         .map_err(|s| self.error(s))
     }
 
@@ -159,7 +192,8 @@ impl Client {
         after_cursor: u64,
         follow: bool,
     ) -> Result<Subscription, ClientError> {
-        let mut c = pb::event_service_client::EventServiceClient::new(self.channel.clone());
+        let mut c = pb::event_service_client::EventServiceClient::new(self.channel.clone())
+            .max_decoding_message_size(Self::MAX_MESSAGE);
         let stream = c
             .subscribe(pb::SubscribeRequest {
                 after_cursor,

@@ -2,10 +2,8 @@
 //!
 //! - [`client`]: talks to backstopd, turning transport and server errors into one readable line.
 //! - [`view`]: the stable JSON shapes of what the CLI prints with `--json`, and the table text.
-//! - [`size`]: byte counts as zfs prints them (`112K`, `1.50G`).
 
 pub mod client;
-pub mod size;
 pub mod view;
 
 pub use client::{Client, ClientError};

@@ -6,7 +6,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde::Serialize;
 
-use crate::size::nicenum;
+use backstop_proto::size::nicenum;
 
 fn time(t: Option<&prost_types::Timestamp>) -> Option<Timestamp> {
     t.and_then(|t| Timestamp::new(t.seconds, t.nanos).ok())
@@ -56,6 +56,20 @@ pub struct SnapshotJson {
     /// "manual", "backup", "adopted", or null for foreign snapshots.
     pub origin: Option<&'static str>,
     pub backup_id: Option<String>,
+    /// "good", "bad" or "unknown": whether Time Machine considered the backup sound.
+    pub verification: &'static str,
+    /// The keep mark: never pruned.
+    pub keep: bool,
+    /// zfs holds on it: never pruned while held.
+    pub holds: u64,
+}
+
+pub fn verification_name(v: pb::Verification) -> &'static str {
+    match v {
+        pb::Verification::Good => "good",
+        pb::Verification::Bad => "bad",
+        pb::Verification::Unknown | pb::Verification::Unspecified => "unknown",
+    }
 }
 
 pub fn origin_name(o: pb::SnapshotOrigin) -> Option<&'static str> {
@@ -80,8 +94,141 @@ impl From<&pb::Snapshot> for SnapshotJson {
             referenced: s.referenced,
             origin: origin_name(s.origin()),
             backup_id: (!s.backup_id.is_empty()).then(|| s.backup_id.clone()),
+            verification: verification_name(s.verification()),
+            keep: s.keep,
+            holds: s.holds,
         }
     }
+}
+
+#[derive(Debug, Serialize)]
+pub struct PlanEntryJson {
+    pub name: String,
+    /// "keep", "destroy" or "foreign".
+    pub decision: &'static str,
+    pub reasons: Vec<String>,
+    pub used: u64,
+    pub backup_time: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FailureJson {
+    pub name: String,
+    pub reason: String,
+}
+
+/// `backstop prune --json`.
+#[derive(Debug, Serialize)]
+pub struct PruneJson {
+    pub share: String,
+    pub dry_run: bool,
+    pub plan: Vec<PlanEntryJson>,
+    pub used_by_destroyed: u64,
+    pub reclaim_estimate: Option<u64>,
+    pub destroyed: Vec<String>,
+    pub failed: Vec<FailureJson>,
+    pub spared: Vec<String>,
+    pub freed: u64,
+}
+
+fn decision_name(d: pb::Decision) -> &'static str {
+    match d {
+        pb::Decision::Keep => "keep",
+        pb::Decision::Destroy => "destroy",
+        pb::Decision::Foreign => "foreign",
+        pb::Decision::Unspecified => "unknown",
+    }
+}
+
+impl From<&pb::PruneResponse> for PruneJson {
+    fn from(r: &pb::PruneResponse) -> Self {
+        PruneJson {
+            share: r.share.clone(),
+            dry_run: r.dry_run,
+            plan: r
+                .plan
+                .iter()
+                .map(|e| PlanEntryJson {
+                    name: e.name.clone(),
+                    decision: decision_name(e.decision()),
+                    reasons: e.reasons.clone(),
+                    used: e.used,
+                    backup_time: rfc3339(e.backup_time.as_ref()),
+                })
+                .collect(),
+            used_by_destroyed: r.used_by_destroyed,
+            reclaim_estimate: r.reclaim_estimate,
+            destroyed: r.destroyed.clone(),
+            failed: r
+                .failed
+                .iter()
+                .map(|f| FailureJson {
+                    name: f.name.clone(),
+                    reason: f.reason.clone(),
+                })
+                .collect(),
+            spared: r.spared.clone(),
+            freed: r.freed,
+        }
+    }
+}
+
+/// `backstop prune` as text: the plan with reasons, then what it would free or freed.
+pub fn prune_text(r: &pb::PruneResponse, tz: &TimeZone) -> String {
+    let rows: Vec<Vec<String>> = r
+        .plan
+        .iter()
+        .map(|e| {
+            vec![
+                e.name.clone(),
+                local_minute(e.backup_time.as_ref(), tz),
+                nicenum(e.used),
+                e.reasons.join("; "),
+            ]
+        })
+        .collect();
+    let mut out = table(&["NAME", "BACKUP TIME", "USED", "DECISION"], &rows);
+    let doomed = r
+        .plan
+        .iter()
+        .filter(|e| e.decision() == pb::Decision::Destroy)
+        .count();
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    out.push('\n');
+    if r.dry_run {
+        out.push_str(&format!(
+            "would destroy {doomed} snapshot{} of {}: their USED adds up to {}",
+            plural(doomed),
+            r.share,
+            nicenum(r.used_by_destroyed)
+        ));
+        match r.reclaim_estimate {
+            Some(b) => out.push_str(&format!("; zfs says destroying them frees {}\n", nicenum(b))),
+            None => out.push_str(
+                " (space shared between them is freed too, and this zfs cannot say how much beforehand)\n",
+            ),
+        }
+    } else {
+        out.push_str(&format!(
+            "destroyed {} snapshot{} of {}, freed {}\n",
+            r.destroyed.len(),
+            plural(r.destroyed.len()),
+            r.share,
+            nicenum(r.freed)
+        ));
+        for name in &r.spared {
+            out.push_str(&format!(
+                "spared {name}: it became kept, held or verified good since the plan\n"
+            ));
+        }
+        for f in &r.failed {
+            out.push_str(&format!(
+                "could not destroy {}: {} (the next prune tries again)\n",
+                f.name, f.reason
+            ));
+        }
+    }
+    out
 }
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
@@ -157,6 +304,7 @@ impl From<&pb::Event> for EventJson {
                 None,
             ),
             Some(Kind::SnapshotsAdopted(a)) => ("snapshots_adopted", None, Some(a.names.clone())),
+            Some(Kind::SnapshotsPruned(p)) => ("snapshots_pruned", None, Some(p.destroyed.clone())),
             None => ("other", None, None),
         };
         EventJson {
@@ -283,6 +431,27 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// The marks that protect a snapshot or say what it holds: `keep`, `held`, `good`/`bad`.
+fn marks(s: &pb::Snapshot) -> String {
+    let mut m = Vec::new();
+    if s.keep {
+        m.push("keep");
+    }
+    if s.holds > 0 {
+        m.push("held");
+    }
+    match s.verification() {
+        pb::Verification::Good => m.push("good"),
+        pb::Verification::Bad => m.push("bad"),
+        _ => {}
+    }
+    if m.is_empty() {
+        "-".into()
+    } else {
+        m.join(",")
+    }
+}
+
 /// `backstop list` as text.
 pub fn list_table(r: &pb::ListSnapshotsResponse, tz: &TimeZone) -> String {
     let rows: Vec<Vec<String>> = r
@@ -300,11 +469,20 @@ pub fn list_table(r: &pb::ListSnapshotsResponse, tz: &TimeZone) -> String {
                 } else {
                     "foreign".to_string()
                 },
+                marks(s),
             ]
         })
         .collect();
     let mut out = table(
-        &["NAME", "BACKUP TIME", "CREATED", "USED", "REFER", "ORIGIN"],
+        &[
+            "NAME",
+            "BACKUP TIME",
+            "CREATED",
+            "USED",
+            "REFER",
+            "ORIGIN",
+            "MARKS",
+        ],
         &rows,
     );
     let space = r.space.unwrap_or_default();
@@ -376,7 +554,10 @@ mod tests {
                 "used": 0,
                 "referenced": 114688,
                 "origin": "manual",
-                "backup_id": null
+                "backup_id": null,
+                "verification": "unknown",
+                "keep": false,
+                "holds": 0
             })
         );
     }
@@ -405,18 +586,18 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines[0],
-            "NAME                          BACKUP TIME       CREATED           USED  REFER  ORIGIN"
+            "NAME                          BACKUP TIME       CREATED           USED  REFER  ORIGIN   MARKS"
         );
         assert_eq!(
             lines[1],
-            "20131124_1344_before-upgrade  2013-11-24 12:44  2013-11-24 12:44  0     112K   manual"
+            "20131124_1344_before-upgrade  2013-11-24 12:44  2013-11-24 12:44  0     112K   manual   -"
         );
         assert!(
             lines[2].starts_with("autosnap_daily                -  "),
             "{}",
             lines[2]
         );
-        assert!(lines[2].ends_with("foreign"));
+        assert!(lines[2].ends_with("foreign  -"), "{}", lines[2]);
         assert_eq!(
             lines[4],
             "MattBookPro (zones/MacBackup/MattBookPro): 2 snapshots (1 managed, 1 foreign); USED 1.50M, USEDSNAP 88K, AVAIL 217M"

@@ -114,6 +114,32 @@ impl ZfsCommands {
             .args(targets.iter().cloned())
     }
 
+    /// `zfs destroy DATASET@NAME`: one snapshot (the only form zfs-fuse has).
+    pub fn destroy_one(&self, full_name: &str) -> Argv {
+        self.zfs().arg("destroy").arg(full_name)
+    }
+
+    /// `zfs destroy DATASET@A,B,C`: several snapshots of one dataset in one call (OpenZFS,
+    /// illumos). Atomic: one held or busy snapshot fails the whole call.
+    pub fn destroy_batch(&self, dataset: &str, names: &[String]) -> Argv {
+        self.zfs()
+            .arg("destroy")
+            .arg(format!("{dataset}@{}", names.join(",")))
+    }
+
+    /// `zfs destroy -nvp DATASET@A,B,C`: what destroying the batch would free, destroying nothing.
+    pub fn destroy_dry_run(&self, dataset: &str, names: &[String]) -> Argv {
+        self.zfs()
+            .arg("destroy")
+            .arg("-nvp")
+            .arg(format!("{dataset}@{}", names.join(",")))
+    }
+
+    /// `zfs inherit PROP TARGET`: removes a locally set property.
+    pub fn inherit(&self, prop: &str, target: &str) -> Argv {
+        self.zfs().arg("inherit").arg(prop).arg(target)
+    }
+
     /// `zfs version` (OpenZFS 0.8 and later only).
     pub fn version(&self) -> Argv {
         self.zfs().arg("version")
@@ -129,6 +155,12 @@ impl ZfsCommands {
         self.zfs()
             .args(["list", "-H", "-p", "-o", "name", "-d", "0"])
             .arg(target)
+    }
+
+    /// `zfs destroy -nvp TARGET@a,b`, only to learn whether dry runs (and with them batches)
+    /// are understood; `-n` destroys nothing.
+    pub fn probe_destroy_dry_run(&self, target: &str) -> Argv {
+        self.destroy_dry_run(target, &["a".to_string(), "b".to_string()])
     }
 
     /// `zfs get -H -t filesystem -o name name TARGET`, only to learn whether `-t` is understood.
@@ -198,6 +230,29 @@ mod tests {
         assert_eq!(
             argv.as_slice(),
             s(&["zfs", "set", "org.backstop:managed=on", "t/a@1", "t/a@2"])
+        );
+    }
+
+    #[test]
+    fn destroy_forms() {
+        let z = ZfsCommands::default();
+        let names = s(&["20261101_0930", "20261102_0930"]);
+        assert_eq!(
+            z.destroy_batch("tank/tm", &names).as_slice(),
+            s(&["zfs", "destroy", "tank/tm@20261101_0930,20261102_0930"])
+        );
+        assert_eq!(
+            z.destroy_dry_run("tank/tm", &names).as_slice(),
+            s(&[
+                "zfs",
+                "destroy",
+                "-nvp",
+                "tank/tm@20261101_0930,20261102_0930"
+            ])
+        );
+        assert_eq!(
+            z.destroy_one("tank/tm@x").as_slice(),
+            s(&["zfs", "destroy", "tank/tm@x"])
         );
     }
 

@@ -32,6 +32,9 @@ pub struct Capabilities {
     pub list_parsable: bool,
     /// `zfs get -t TYPE`.
     pub get_type_filter: bool,
+    /// `zfs destroy -n` and `zfs destroy ds@a,b,c` (both came with OpenZFS/illumos's 2012 zfs;
+    /// zfs-fuse has neither).
+    pub destroy_batch: bool,
 }
 
 impl Capabilities {
@@ -42,6 +45,9 @@ impl Capabilities {
         }
         if self.get_type_filter {
             v.push("get-type-filter".to_string());
+        }
+        if self.destroy_batch {
+            v.push("destroy-batch".to_string());
         }
         v
     }
@@ -115,6 +121,7 @@ pub async fn detect(runner: &dyn Runner, cmds: &ZfsCommands) -> ZfsInfo {
         get_type_filter: probe_accepted(
             &runner.run(&cmds.probe_get_type_filter(probe_target)).await,
         ),
+        destroy_batch: probe_accepted(&runner.run(&cmds.probe_destroy_dry_run(probe_target)).await),
     };
     ZfsInfo {
         implementation,

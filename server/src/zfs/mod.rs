@@ -9,7 +9,7 @@ pub mod runner;
 
 pub use command::{Argv, ZfsCommands};
 pub use detect::{Capabilities, Implementation, ZfsInfo};
-pub use parse::{PropRow, PropSet, parse_get};
+pub use parse::{PropRow, PropSet, parse_get, parse_reclaim};
 pub use runner::{ProcessRunner, RunError, Runner};
 
 /// Backstop's ZFS user properties.
@@ -18,4 +18,8 @@ pub mod props {
     pub const BACKUP_TIME: &str = "org.backstop:backup-time";
     pub const ORIGIN: &str = "org.backstop:origin";
     pub const BACKUP_ID: &str = "org.backstop:backup-id";
+    /// `good`, `bad` or `unknown`: whether Time Machine considered the backup sound.
+    pub const VERIFIED: &str = "org.backstop:verified";
+    /// `on`: never pruned.
+    pub const KEEP: &str = "org.backstop:keep";
 }

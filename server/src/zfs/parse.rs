@@ -78,6 +78,16 @@ pub fn parse_get(stdout: &str) -> GetOutput {
     out
 }
 
+/// Reads the bytes a dry-run destroy would free from `zfs destroy -nvp` output
+/// (`reclaim\t123456`).
+pub fn parse_reclaim(stdout: &str) -> Option<u64> {
+    stdout.lines().find_map(|l| {
+        let mut f = l.split('\t');
+        (f.next()? == "reclaim").then_some(())?;
+        f.next()?.trim().parse().ok()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,6 +121,14 @@ mod tests {
         let out = parse_get("a@b\torg.x:y\tone\ttwo\tlocal\ngarbage line\n\n");
         assert_eq!(out.objects["a@b"].local("org.x:y"), Some("one\ttwo"));
         assert_eq!(out.unreadable, vec![(2, "garbage line".to_string())]);
+    }
+
+    #[test]
+    fn reclaim_from_a_dry_run() {
+        let out =
+            "destroy\ttank/tm@20261101_0930\ndestroy\ttank/tm@20261102_0930\nreclaim\t1073741824\n";
+        assert_eq!(parse_reclaim(out), Some(1_073_741_824));
+        assert_eq!(parse_reclaim("would destroy tank/tm@a\n"), None);
     }
 
     #[test]
