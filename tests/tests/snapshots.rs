@@ -74,7 +74,7 @@ fn snapshot_is_named_marked_and_listed() {
         .split_whitespace()
         .collect();
     assert_eq!(row[1..3], ["2013-11-24", "12:44"], "{row:?}");
-    assert_eq!(row.last(), Some(&"manual"));
+    assert_eq!(row[row.len() - 2..], ["manual", "-"], "{row:?}");
     assert!(table.stdout.contains("foreign"));
     assert!(table.stdout.contains("USEDSNAP"));
 }

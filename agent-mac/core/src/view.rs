@@ -536,6 +536,7 @@ mod tests {
             referenced: 114_688,
             origin: pb::SnapshotOrigin::Manual.into(),
             backup_id: String::new(),
+            ..Default::default()
         }
     }
 

@@ -1,28 +1,37 @@
 //! Retention: which managed snapshots of a share to keep, which to destroy, and why.
 //!
-//! This module is pure: [`plan`] takes the share's snapshots as [`Candidate`]s (built by the
+//! This module is pure: [`plan()`] takes the share's snapshots as [`Candidate`]s (built by the
 //! caller from zfs properties and holds), a [`RetentionPolicy`], `now` and optionally the pool's
 //! [`PoolSpace`], and returns a [`Plan`] listing every snapshot exactly once with a [`Decision`]
 //! and human [`Reason`]s. It runs no command and reads no clock; destroying is the caller's job.
 //!
 //! # The buckets
 //!
-//! Time runs left to right; `now` is on the right. Days and weeks are calendar ones in the
-//! policy's zone (a DST change day is one day of 23 or 25 hours). With `daily_days = 3`,
-//! `weekly_weeks = 3`, `now` on Wednesday 2026-11-18:
+//! Time runs left to right. Days and weeks are calendar ones in the policy's zone: a day runs
+//! from local midnight to local midnight (23 or 25 hours on a DST change day), a week from
+//! Monday to Sunday. With `hourly_hours = 24`, `daily_days = 3`, `weekly_weeks = 3` and `now` on
+//! Thursday 2026-11-19 at noon:
 //!
 //! ```text
-//!          weekly window (3 weeks)                          daily window (3 days)
-//!  ◀───────┬───────────────┬───────────────┬───────────────┬────────┬────────┬─────────▶ time
-//!  older   │    2026-W45   │    2026-W46   │  2026-W47     │  11-16 │  11-17 │  11-18  now
-//!  than    │ Mon 11-02 …   │ Mon 11-09 …   │ Mon 11-16 …   │  Mon   │  Tue   │  Wed  │
-//!  3 weeks │ … Sun 11-08   │ … Sun 11-15   │ (no older     │        │        │       │
-//!          │               │               │  days left)   │        │        │       │
-//!  destroy │ newest of the │ newest of the │               │ newest │ newest │ newest│
-//!          │ week kept     │ week kept     │               │ kept   │ kept   │ kept  │
-//!                                                                   ├─ hourly_hours ─┤
-//!                                                                     every one kept
+//!              │◀─────────────── weekly window ───────────────▶│◀──── daily window ────▶│
+//!  older than  │   2026-W45    │   2026-W46    │   2026-W47    │ 11-17  │ 11-18  │ 11-19  │
+//!  the weekly  │ Mon 11-02 …   │ Mon 11-09 …   │ Mon 11-16     │  Tue   │  Wed   │  Thu   │
+//!  window      │   … Sun 11-08 │   … Sun 11-15 │ only (its     │        │        │        │
+//!              │               │               │ other days    │        │        │        │
+//!              │               │               │ are daily)    │        │        │        │
+//!  ────────────┼───────────────┼───────────────┼───────────────┼────────┼────────┼────────┤
+//!  destroyed:  │ newest of the │ newest of the │ newest of the │ newest │ newest │ newest │
+//!  "older than │ week kept,    │ week kept,    │ bucket kept,  │ of the │ of the │ of the │
+//!  3 weeks"    │ others        │ others        │ others        │ day    │ day    │ day    │
+//!              │ superseded    │ superseded    │ superseded    │ kept   │ kept   │ kept   │
+//!                                                                            ├─ hourly ─┤
+//!                                                                     every one of the
+//!                                                                     last 24 h kept
+//!  ──────────────────────────────────────────────────────────────────────────────▶ time
 //! ```
+//!
+//! Whatever the buckets say, the newest managed snapshot, the newest verified good one, and
+//! every keep-marked or held one stay; snapshots Backstop did not make are never touched.
 //!
 //! * **hourly** — every snapshot at or after `now - hourly_hours`.
 //! * **daily** — today and the `daily_days - 1` days before: the newest of each day.
@@ -35,7 +44,7 @@
 //! * **free-space floor** — below `min_free_percent` free, snapshots kept only by the three rules
 //!   above are destroyed too, oldest first, until the projected free space reaches the floor.
 //!
-//! [`plan`] documents every rule precisely.
+//! [`plan()`] documents every rule precisely.
 
 mod calendar;
 mod candidate;
@@ -55,5 +64,3 @@ pub use plan::{Decision, Entry, Plan, plan};
 pub use policy::RetentionPolicy;
 pub use reason::Reason;
 pub use space::PoolSpace;
-#[cfg(test)]
-mod bench_tmp;

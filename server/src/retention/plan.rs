@@ -1,4 +1,4 @@
-//! [`plan`]: the pure retention planner, and [`Plan`], its answer.
+//! [`plan()`]: the pure retention planner, and [`Plan`], its answer.
 
 use std::collections::HashMap;
 
