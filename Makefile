@@ -16,6 +16,7 @@ lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 
 bench: setup
+	command -v sanoid >/dev/null || apt-get install -y -qq --no-install-recommends sanoid
 	cargo build --release --workspace --bins
 	cargo run --release -p backstop-e2e --bin bench
 
