@@ -309,3 +309,167 @@ impl Snapshotter {
             })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The apply path against a scripted zfs that has batched destroy (as OpenZFS and illumos
+    //! do; zfs-fuse, which the end-to-end tests use, has not).
+
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::events::EventLog;
+    use crate::share::Share;
+    use crate::zfs::runner::{Output, RunFuture};
+    use crate::zfs::{Argv, Capabilities, Implementation, RunError, Runner, ZfsCommands, ZfsInfo};
+
+    /// Answers `zfs get` from the current snapshot set, destroys from it, logs every argv, and
+    /// fails a batch or a single destroy that names `refuse`.
+    struct FakeZfs {
+        snapshots: Mutex<Vec<String>>,
+        refuse: Option<String>,
+        log: Mutex<Vec<String>>,
+    }
+
+    impl FakeZfs {
+        fn get_output(&self) -> String {
+            let mut out = String::new();
+            for (k, v) in [
+                ("used", "1000"),
+                ("usedbysnapshots", "0"),
+                ("available", "1"),
+            ] {
+                out.push_str(&format!("tank/tm\t{k}\t{v}\t-\n"));
+            }
+            for (i, name) in self.snapshots.lock().unwrap().iter().enumerate() {
+                let full = format!("tank/tm@{name}");
+                let t = 1_700_000_000 + i as u64 * 3600;
+                for (k, v, src) in [
+                    ("creation", t.to_string(), "-"),
+                    ("used", "4096".to_string(), "-"),
+                    ("userrefs", "0".to_string(), "-"),
+                    (props::MANAGED, "on".to_string(), "local"),
+                    (props::BACKUP_TIME, t.to_string(), "local"),
+                ] {
+                    out.push_str(&format!("{full}\t{k}\t{v}\t{src}\n"));
+                }
+            }
+            out
+        }
+
+        fn fail(argv: &Argv) -> RunError {
+            RunError::Failed {
+                argv: argv.clone(),
+                status: "exit status: 1".into(),
+                code: Some(1),
+                stderr: "cannot destroy snapshot: dataset is busy".into(),
+            }
+        }
+    }
+
+    impl Runner for FakeZfs {
+        fn run<'a>(&'a self, argv: &'a Argv) -> RunFuture<'a> {
+            Box::pin(async move {
+                let a = argv.as_slice();
+                self.log.lock().unwrap().push(a.join(" "));
+                match a[1].as_str() {
+                    "get" => Ok(Output {
+                        stdout: self.get_output(),
+                        stderr: String::new(),
+                    }),
+                    "destroy" => {
+                        let (_, names) = a[2].split_once('@').unwrap();
+                        let names: Vec<&str> = names.split(',').collect();
+                        if self.refuse.as_deref().is_some_and(|r| names.contains(&r)) {
+                            return Err(Self::fail(argv));
+                        }
+                        self.snapshots
+                            .lock()
+                            .unwrap()
+                            .retain(|s| !names.contains(&s.as_str()));
+                        Ok(Output::default())
+                    }
+                    other => panic!("unexpected zfs {other}"),
+                }
+            })
+        }
+    }
+
+    fn snapshotter(fake: Arc<FakeZfs>, dir: &std::path::Path) -> Snapshotter {
+        let share = Share {
+            name: "TM".into(),
+            dataset: "tank/tm".into(),
+        };
+        let policy = RetentionPolicy {
+            hourly_hours: 0,
+            daily_days: 0,
+            weekly_weeks: 1,
+            timezone: jiff::tz::TimeZone::UTC,
+            min_free_percent: 0,
+        };
+        Snapshotter::new(
+            fake,
+            ZfsCommands::default(),
+            ZfsInfo {
+                implementation: Implementation::OpenZfs,
+                version: "2.2.2".into(),
+                capabilities: Capabilities {
+                    destroy_batch: true,
+                    ..Capabilities::default()
+                },
+            },
+            Arc::new(EventLog::open(dir, 100).unwrap()),
+            jiff::tz::TimeZone::UTC,
+            "test".into(),
+            vec![(share, policy)],
+        )
+    }
+
+    fn fake(n: usize, refuse: Option<&str>) -> Arc<FakeZfs> {
+        Arc::new(FakeZfs {
+            snapshots: Mutex::new((0..n).map(|i| format!("s{i:03}")).collect()),
+            refuse: refuse.map(str::to_string),
+            log: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn request() -> PruneRequest {
+        PruneRequest {
+            share: "TM".into(),
+            dry_run: false,
+            as_of: None,
+            trigger: Trigger::Request,
+        }
+    }
+
+    #[tokio::test]
+    async fn with_batches_500_snapshots_take_one_destroy() {
+        let dir = tempfile::tempdir().unwrap();
+        let zfs = fake(501, None);
+        let core = snapshotter(zfs.clone(), dir.path());
+        let report = core.prune(request()).await.unwrap();
+        assert_eq!(report.destroyed.len(), 500);
+        assert!(report.failed.is_empty());
+        assert_eq!(*zfs.snapshots.lock().unwrap(), ["s500"]);
+        let log = zfs.log.lock().unwrap();
+        let destroys = log.iter().filter(|l| l.starts_with("zfs destroy")).count();
+        let gets = log.iter().filter(|l| l.starts_with("zfs get")).count();
+        assert_eq!((gets, destroys), (3, 1), "{log:?}");
+    }
+
+    #[tokio::test]
+    async fn a_failing_batch_goes_one_by_one_and_reports_the_culprit() {
+        let dir = tempfile::tempdir().unwrap();
+        let zfs = fake(6, Some("s002"));
+        let core = snapshotter(zfs.clone(), dir.path());
+        let report = core.prune(request()).await.unwrap();
+        assert_eq!(report.destroyed, ["s000", "s001", "s003", "s004"]);
+        assert_eq!(report.failed.len(), 1);
+        assert_eq!(report.failed[0].0, "s002");
+        assert!(report.failed[0].1.contains("busy"), "{:?}", report.failed);
+        assert_eq!(*zfs.snapshots.lock().unwrap(), ["s002", "s005"]);
+        // The event says so, as a warning.
+        let (_, latest) = core.events.bounds();
+        assert_eq!(latest, 1);
+    }
+}

@@ -271,3 +271,53 @@ fn a_backup_snapshot_prunes_the_share_by_itself() {
     assert_eq!(event["names"].as_array().unwrap().len(), 4, "{event}");
     assert_eq!(pool.snapshots(&ds).len(), 1);
 }
+
+#[test]
+fn a_failure_part_way_is_reported_and_the_next_run_finishes() {
+    let pool = TestPool::new();
+    let ds = pool.dataset("tm");
+    let dir = tempfile::tempdir().unwrap();
+    // A zfs that puts a hold on one snapshot just before Backstop destroys it (after the
+    // re-read), so that destroy fails while the others go.
+    let flag = dir.path().join("armed");
+    let victim = format!("{ds}@20261015_1800");
+    let wrapper = dir.path().join("zfs");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = destroy ] && [ \"$2\" = {victim} ] && [ -e {flag} ]; then rm {flag}; zfs hold racer {victim}; fi\nexec zfs \"$@\"\n",
+            flag = flag.display()
+        ),
+    )
+    .unwrap();
+    run(&["chmod", "+x", wrapper.to_str().unwrap()]).unwrap();
+    let extra = format!("{POLICY}\n[zfs]\nzfs = [\"{}\"]\n", wrapper.display());
+    let d = Daemon::start(&[("TM", &ds)], &extra);
+    history(&d, &[1, 40, 41]);
+    std::fs::write(&flag, "").unwrap();
+
+    let out = d.cli(&["prune", "TM", "--json"]);
+    assert_eq!(out.code, 1, "a partial failure is a failure: {out:?}");
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(report["failed"][0]["name"], "20261015_1800", "{report}");
+    assert!(!report["failed"][0]["reason"].as_str().unwrap().is_empty());
+    let planned = names_with(&report, "destroy");
+    let kept = names_with(&report, "keep");
+    assert_eq!(
+        report["destroyed"].as_array().unwrap().len(),
+        planned.len() - 1,
+        "all but the held one went: {report}"
+    );
+    let left: BTreeSet<String> = pool.snapshots(&ds).into_iter().collect();
+    let mut expected = kept.clone();
+    expected.insert("20261015_1800".to_string());
+    assert_eq!(left, expected);
+    let text = d.cli(&["events"]).stdout;
+    assert!(text.contains("could not be destroyed"), "{text}");
+
+    // Once the hold is gone, the next run finishes the job.
+    run(&["zfs", "release", "racer", &victim]).unwrap();
+    let again = d.cli(&["prune", "TM", "--json"]).json();
+    assert_eq!(again["destroyed"], serde_json::json!(["20261015_1800"]));
+    assert_eq!(pool.snapshots(&ds).len(), kept.len());
+}
