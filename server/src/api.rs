@@ -11,6 +11,8 @@ use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
 use crate::events::{Delivery, Event, EventKind, Severity};
+use crate::health::status::{DataErrors, Role, Scan, ScanKind};
+use crate::health::watcher::{HealthError, PoolReport, Watcher};
 use crate::pruning::{PruneReport, PruneRequest, Trigger};
 use crate::retention::Decision;
 use crate::share::{Share, ShareSpace};
@@ -19,11 +21,12 @@ use crate::snapshotter::{CreateRequest, Error, Snapshotter};
 
 pub struct Api {
     core: Arc<Snapshotter>,
+    health: Arc<Watcher>,
 }
 
 impl Api {
-    pub fn new(core: Arc<Snapshotter>) -> Api {
-        Api { core }
+    pub fn new(core: Arc<Snapshotter>, health: Arc<Watcher>) -> Api {
+        Api { core, health }
     }
 
     pub fn routes(self) -> tonic::service::Routes {
@@ -33,6 +36,9 @@ impl Api {
         ))
         .add_service(pb::snapshot_service_server::SnapshotServiceServer::from_arc(api.clone()))
         .add_service(pb::retention_service_server::RetentionServiceServer::from_arc(api.clone()))
+        .add_service(pb::health_service_server::HealthServiceServer::from_arc(
+            api.clone(),
+        ))
         .add_service(pb::event_service_server::EventServiceServer::from_arc(api))
     }
 }
@@ -140,17 +146,31 @@ pub fn event_to_pb(e: &Event) -> pb::Event {
             freed: *freed,
             trigger: trigger.as_str().to_string(),
         })),
+        EventKind::PoolHealthChanged {
+            pool,
+            device,
+            change,
+            state,
+            read,
+            write,
+            cksum,
+            repaired,
+        } => Some(Kind::PoolHealthChanged(pb::PoolHealthChanged {
+            pool: pool.clone(),
+            device: device.clone().unwrap_or_default(),
+            change: change.clone(),
+            state: state.clone(),
+            read: *read,
+            write: *write,
+            cksum: *cksum,
+            repaired: *repaired,
+        })),
         EventKind::Other => None,
     };
     pb::Event {
         cursor: e.cursor,
         at: Some(ts(e.at)),
-        severity: match e.severity {
-            Severity::Info => pb::Severity::Info,
-            Severity::Warning => pb::Severity::Warning,
-            Severity::Critical => pb::Severity::Critical,
-        }
-        .into(),
+        severity: severity_to_pb(e.severity).into(),
         share: e.share.clone().unwrap_or_default(),
         summary: e.summary.clone(),
         kind,
@@ -328,6 +348,151 @@ impl pb::retention_service_server::RetentionService for Api {
             .map_err(status)?;
         Ok(Response::new(pb::SetKeepResponse {
             snapshot: Some(snapshot_to_pb(&snap)),
+        }))
+    }
+}
+
+fn health_status(e: HealthError) -> Status {
+    let msg = e.to_string();
+    match e {
+        HealthError::UnknownPool { .. } => Status::not_found(msg),
+        _ => {
+            tracing::error!("{msg}");
+            Status::internal(msg)
+        }
+    }
+}
+
+fn severity_to_pb(s: Severity) -> pb::Severity {
+    match s {
+        Severity::Info => pb::Severity::Info,
+        Severity::Warning => pb::Severity::Warning,
+        Severity::Critical => pb::Severity::Critical,
+    }
+}
+
+fn civil_ts(t: Option<jiff::civil::DateTime>) -> Option<prost_types::Timestamp> {
+    let tz = jiff::tz::TimeZone::system();
+    t.and_then(|t| tz.to_ambiguous_timestamp(t).compatible().ok())
+        .map(ts)
+}
+
+fn pool_report_to_pb(r: &PoolReport) -> pb::PoolHealth {
+    let p = &r.status;
+    let kind = |k: &ScanKind| match k {
+        ScanKind::Scrub => "scrub",
+        ScanKind::Resilver => "resilver",
+    };
+    let scan = match &p.scan {
+        Scan::None | Scan::Other(_) => pb::ScanInfo {
+            state: "none".into(),
+            ..Default::default()
+        },
+        Scan::InProgress {
+            kind: k,
+            since,
+            percent,
+            time_left,
+            ..
+        } => pb::ScanInfo {
+            kind: kind(k).into(),
+            state: "in_progress".into(),
+            percent: percent.unwrap_or(0.0),
+            repaired: r.repaired,
+            at: civil_ts(*since),
+            time_left: time_left.clone().unwrap_or_default(),
+            ..Default::default()
+        },
+        Scan::Finished {
+            kind: k,
+            errors,
+            at,
+            ..
+        } => pb::ScanInfo {
+            kind: kind(k).into(),
+            state: "finished".into(),
+            percent: 100.0,
+            repaired: r.repaired,
+            errors: *errors,
+            at: civil_ts(*at),
+            ..Default::default()
+        },
+        Scan::Canceled { kind: k, at } => pb::ScanInfo {
+            kind: kind(k).into(),
+            state: "canceled".into(),
+            at: civil_ts(*at),
+            ..Default::default()
+        },
+    };
+    let (errors, error_files) = match &p.errors {
+        DataErrors::None => ("No known data errors".to_string(), Vec::new()),
+        DataErrors::Count(n) => (format!("{n} data errors"), Vec::new()),
+        DataErrors::Files(f) => (format!("Permanent errors in {} files", f.len()), f.clone()),
+        DataErrors::Other(t) => (t.clone(), Vec::new()),
+    };
+    pb::PoolHealth {
+        name: p.name.clone(),
+        state: p.state.clone(),
+        verdict: r.verdict.clone(),
+        severity: severity_to_pb(r.severity).into(),
+        status: p.status.clone().unwrap_or_default(),
+        action: p.action.clone().unwrap_or_default(),
+        scan: Some(scan),
+        next_scrub: r.next_scrub.map(ts),
+        devices: p
+            .devices
+            .iter()
+            .map(|d| pb::DeviceHealth {
+                name: d.name.clone(),
+                role: match d.role {
+                    Role::Pool => "pool",
+                    Role::Data => "data",
+                    Role::Log => "log",
+                    Role::Cache => "cache",
+                    Role::Spare => "spare",
+                    Role::Special => "special",
+                    Role::Dedup => "dedup",
+                }
+                .into(),
+                depth: d.depth as u32,
+                state: d.state.clone(),
+                read: d.read.value,
+                write: d.write.value,
+                cksum: d.cksum.value,
+                approximate: d.read.approximate || d.write.approximate || d.cksum.approximate,
+                note: d.note.clone().unwrap_or_default(),
+            })
+            .collect(),
+        errors,
+        error_files,
+    }
+}
+
+#[tonic::async_trait]
+impl pb::health_service_server::HealthService for Api {
+    async fn get_health(
+        &self,
+        _req: Request<pb::GetHealthRequest>,
+    ) -> Result<Response<pb::HealthReport>, Status> {
+        let reports = self.health.report().await.map_err(health_status)?;
+        Ok(Response::new(pb::HealthReport {
+            pools: reports.iter().map(pool_report_to_pb).collect(),
+        }))
+    }
+
+    async fn scrub(
+        &self,
+        req: Request<pb::ScrubRequest>,
+    ) -> Result<Response<pb::ScrubResponse>, Status> {
+        let r = req.into_inner();
+        let message = self
+            .health
+            .scrub(&r.pool, r.stop)
+            .await
+            .map_err(health_status)?;
+        Ok(Response::new(pb::ScrubResponse {
+            pool: r.pool,
+            message,
         }))
     }
 }

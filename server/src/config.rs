@@ -26,6 +26,46 @@ pub struct Config {
     /// `retention` overrides applied.
     pub retention: RetentionConfig,
     pub share_retention: Vec<RetentionConfig>,
+    pub scrub: ScrubConfig,
+}
+
+/// `[scrub]`: pool health polling and scheduled scrubs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScrubConfig {
+    /// Start a scrub when the last one finished longer ago than this; 0 = never by itself.
+    pub interval_days: u32,
+    /// How often `zpool status` is read.
+    pub poll_seconds: u64,
+    /// The pools to watch and scrub; empty = the pools holding the shares.
+    pub pools: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScrub {
+    #[serde(default = "default_interval_days")]
+    interval_days: u32,
+    #[serde(default = "default_poll_seconds")]
+    poll_seconds: u64,
+    #[serde(default)]
+    pools: Vec<String>,
+}
+
+impl Default for RawScrub {
+    fn default() -> Self {
+        RawScrub {
+            interval_days: default_interval_days(),
+            poll_seconds: default_poll_seconds(),
+            pools: Vec::new(),
+        }
+    }
+}
+
+fn default_interval_days() -> u32 {
+    30
+}
+fn default_poll_seconds() -> u64 {
+    300
 }
 
 /// Retention settings as configured (the planner's policy is built from these).
@@ -121,6 +161,8 @@ struct RawConfig {
     events: RawEvents,
     #[serde(default)]
     retention: RawRetention,
+    #[serde(default)]
+    scrub: RawScrub,
     #[serde(default)]
     share: Vec<RawShare>,
 }
@@ -253,6 +295,18 @@ impl Config {
             )));
         }
 
+        if raw.scrub.poll_seconds == 0 {
+            return Err(err("scrub.poll_seconds: must be at least 1".into()));
+        }
+        for pool in &raw.scrub.pools {
+            if pool.contains('/') {
+                return Err(err(format!(
+                    "scrub.pools: '{}' is a dataset; name the pool (the part before the first '/')",
+                    pool.escape_debug()
+                )));
+            }
+            validate_dataset(pool).map_err(|m| err(format!("scrub.pools: {m}")))?;
+        }
         let retention = raw.retention.apply(&RetentionConfig::default());
         check_retention(&retention, "retention").map_err(err)?;
         let mut share_retention = Vec::new();
@@ -313,6 +367,11 @@ impl Config {
             shares,
             retention,
             share_retention,
+            scrub: ScrubConfig {
+                interval_days: raw.scrub.interval_days,
+                poll_seconds: raw.scrub.poll_seconds,
+                pools: raw.scrub.pools,
+            },
         })
     }
 }
@@ -456,6 +515,18 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("min_free_percent"), "{e}");
+    }
+
+    #[test]
+    fn scrub_section() {
+        let c = Config::parse("", "x").unwrap();
+        assert_eq!((c.scrub.interval_days, c.scrub.poll_seconds), (30, 300));
+        let c = Config::parse("[scrub]\ninterval_days = 7\npools = ['tank']\n", "x").unwrap();
+        assert_eq!(c.scrub.pools, ["tank"]);
+        let e = Config::parse("[scrub]\npools = ['tank/tm']\n", "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("name the pool"), "{e}");
     }
 
     #[test]

@@ -45,6 +45,17 @@ pub enum EventKind {
         freed: u64,
         trigger: crate::pruning::Trigger,
     },
+    PoolHealthChanged {
+        pool: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        device: Option<String>,
+        change: String,
+        state: String,
+        read: u64,
+        write: u64,
+        cksum: u64,
+        repaired: u64,
+    },
     #[serde(other)]
     Other,
 }

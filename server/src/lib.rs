@@ -8,6 +8,7 @@
 pub mod api;
 pub mod config;
 pub mod events;
+pub mod health;
 pub mod pruning;
 pub mod retention;
 pub mod share;
@@ -115,6 +116,7 @@ pub async fn serve(
         .zip(&config.share_retention)
         .map(|(s, r)| (s.clone(), pruning::policy(r)))
         .collect();
+    let core_runner = runner.clone();
     let core = Arc::new(Snapshotter::new(
         runner,
         cmds,
@@ -148,8 +150,32 @@ pub async fn serve(
     })?;
     tracing::info!(%addr, shares = config.shares.len(), "listening");
 
+    let pools = if config.scrub.pools.is_empty() {
+        let mut pools: Vec<String> = config
+            .shares
+            .iter()
+            .filter_map(|s| s.dataset.split('/').next().map(str::to_string))
+            .collect();
+        pools.sort();
+        pools.dedup();
+        pools
+    } else {
+        config.scrub.pools.clone()
+    };
+    let health = Arc::new(health::watcher::Watcher::new(
+        core_runner,
+        config.zfs.commands.clone(),
+        core.zfs_info().capabilities.status_parsable,
+        pools,
+        config.scrub.clone(),
+        events.clone(),
+        jiff::tz::TimeZone::system(),
+        &config.state_dir,
+    ));
+    tokio::spawn(health.clone().run());
+
     tonic::transport::Server::builder()
-        .add_routes(api::Api::new(core).routes())
+        .add_routes(api::Api::new(core, health).routes())
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),
             shutdown,

@@ -141,32 +141,37 @@ impl TestPool {
     }
 
     pub fn with_size(size: &str) -> TestPool {
+        Self::with_layout("mirror", 2, size)
+    }
+
+    /// A pool of `n` file vdevs in one `kind` vdev ("mirror", "raidz1").
+    pub fn with_layout(kind: &str, n: usize, size: &str) -> TestPool {
         ensure_zfs();
-        let n = POOLS.fetch_add(1, Ordering::SeqCst);
-        let name = format!("{POOL_PREFIX}{}x{n}", std::process::id());
+        let seq = POOLS.fetch_add(1, Ordering::SeqCst);
+        let name = format!("{POOL_PREFIX}{}x{seq}", std::process::id());
         let dir = tempfile::Builder::new()
             .prefix("backstop-pool-")
             .tempdir()
             .expect("temp dir");
-        let f1 = dir.path().join("vdev1");
-        let f2 = dir.path().join("vdev2");
         let mnt = dir.path().join("mnt");
-        for f in [&f1, &f2] {
-            run(&["truncate", "-s", size, f.to_str().unwrap()]).expect("truncate");
+        let vdevs: Vec<String> = (1..=n)
+            .map(|i| dir.path().join(format!("vdev{i}")).display().to_string())
+            .collect();
+        for f in &vdevs {
+            run(&["truncate", "-s", size, f]).expect("truncate");
         }
-        let _lock = zfs_admin_lock();
-        run(&[
+        let mut argv = vec![
             "zpool",
             "create",
             "-f",
             "-m",
             mnt.to_str().unwrap(),
             &name,
-            "mirror",
-            f1.to_str().unwrap(),
-            f2.to_str().unwrap(),
-        ])
-        .expect("zpool create");
+            kind,
+        ];
+        argv.extend(vdevs.iter().map(String::as_str));
+        let _lock = zfs_admin_lock();
+        run(&argv).expect("zpool create");
         TestPool { name, dir }
     }
 
@@ -176,6 +181,26 @@ impl TestPool {
         let _lock = zfs_admin_lock();
         run(&["zfs", "create", &ds]).expect("zfs create");
         ds
+    }
+
+    /// The file behind vdev `i` (1-based).
+    pub fn vdev(&self, i: usize) -> PathBuf {
+        self.dir.path().join(format!("vdev{i}"))
+    }
+
+    /// `zpool export`, then `zpool import -d DIR`: the pool is opened afresh from its files.
+    pub fn reimport(&self, between: impl FnOnce()) {
+        let _lock = zfs_admin_lock();
+        run(&["zpool", "export", &self.name]).expect("zpool export");
+        between();
+        run(&[
+            "zpool",
+            "import",
+            "-d",
+            self.dir.path().to_str().unwrap(),
+            &self.name,
+        ])
+        .expect("zpool import");
     }
 
     /// The directory the pool's root dataset is mounted on.

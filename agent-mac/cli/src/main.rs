@@ -7,8 +7,8 @@ use std::process::ExitCode;
 
 use backstop_agent_core::client::default_server;
 use backstop_agent_core::view::{
-    self, AdoptJson, CreatedJson, EventJson, EventsJson, ListJson, MissedJson, PruneJson,
-    ServerInfoJson, ShareJson, SharesJson, SnapshotJson,
+    self, AdoptJson, CreatedJson, EventJson, EventsJson, HealthJson, ListJson, MissedJson,
+    PruneJson, ServerInfoJson, ShareJson, SharesJson, SnapshotJson,
 };
 use backstop_agent_core::{Client, ClientError};
 use backstop_proto::v1 as pb;
@@ -80,6 +80,14 @@ enum Command {
     Keep { share: String, snapshot: String },
     /// Clear the keep mark.
     Unkeep { share: String, snapshot: String },
+    /// The health of the pools: a verdict, the last scrub, the next one, and every device.
+    Health,
+    /// Start a scrub of a pool now (or stop the running one).
+    Scrub {
+        pool: String,
+        #[arg(long)]
+        stop: bool,
+    },
     /// Print the server's events.
     Events {
         /// Keep printing new events as they happen.
@@ -300,6 +308,22 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 )?;
             } else {
                 writeln!(out, "{}: keep mark cleared", s.full_name)?;
+            }
+        }
+        Command::Health => {
+            let r = client.health().await?;
+            if cli.json {
+                print_json(&HealthJson::from(&r))?;
+            } else {
+                write!(out, "{}", view::health_text(&r, &tz))?;
+            }
+        }
+        Command::Scrub { pool, stop } => {
+            let r = client.scrub(&pool, stop).await?;
+            if cli.json {
+                print_json(&serde_json::json!({ "pool": r.pool, "message": r.message }))?;
+            } else {
+                writeln!(out, "{}", r.message)?;
             }
         }
         Command::ServerInfo => {

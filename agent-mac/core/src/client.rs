@@ -186,6 +186,26 @@ impl Client {
         .map_err(|s| self.error(s))
     }
 
+    pub async fn health(&self) -> Result<pb::HealthReport, ClientError> {
+        let mut c = pb::health_service_client::HealthServiceClient::new(self.channel.clone())
+            .max_decoding_message_size(Self::MAX_MESSAGE);
+        c.get_health(pb::GetHealthRequest {})
+            .await
+            .map(|r| r.into_inner())
+            .map_err(|s| self.error(s))
+    }
+
+    pub async fn scrub(&self, pool: &str, stop: bool) -> Result<pb::ScrubResponse, ClientError> {
+        let mut c = pb::health_service_client::HealthServiceClient::new(self.channel.clone());
+        c.scrub(pb::ScrubRequest {
+            pool: pool.to_string(),
+            stop,
+        })
+        .await
+        .map(|r| r.into_inner())
+        .map_err(|s| self.error(s))
+    }
+
     /// Subscribes to events after `after_cursor`; see `SubscribeRequest`.
     pub async fn subscribe(
         &self,

@@ -283,6 +283,188 @@ pub struct EventJson {
     pub snapshot: Option<SnapshotJson>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub names: Option<Vec<String>>,
+    /// For `pool_health_changed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<HealthChangeJson>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HealthChangeJson {
+    pub pool: String,
+    pub device: Option<String>,
+    /// "errors_rose", "state_changed", "scan_started", "scan_finished", "data_errors".
+    pub change: String,
+    pub state: String,
+    pub read: u64,
+    pub write: u64,
+    pub cksum: u64,
+    pub repaired: u64,
+}
+
+/// `backstop health --json`.
+#[derive(Debug, Serialize)]
+pub struct HealthJson {
+    pub pools: Vec<PoolHealthJson>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PoolHealthJson {
+    pub name: String,
+    pub state: String,
+    pub verdict: String,
+    pub severity: &'static str,
+    pub status: Option<String>,
+    pub action: Option<String>,
+    pub scan: ScanJson,
+    pub next_scrub: Option<String>,
+    pub devices: Vec<DeviceJson>,
+    pub errors: String,
+    pub error_files: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ScanJson {
+    pub kind: Option<String>,
+    /// "none", "in_progress", "finished", "canceled".
+    pub state: String,
+    pub percent: f64,
+    pub repaired: u64,
+    pub errors: u64,
+    pub at: Option<String>,
+    pub time_left: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DeviceJson {
+    pub name: String,
+    pub role: String,
+    pub depth: u32,
+    pub state: String,
+    pub read: u64,
+    pub write: u64,
+    pub cksum: u64,
+    pub approximate: bool,
+    pub note: Option<String>,
+}
+
+fn nonempty(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+impl From<&pb::HealthReport> for HealthJson {
+    fn from(r: &pb::HealthReport) -> Self {
+        HealthJson {
+            pools: r
+                .pools
+                .iter()
+                .map(|p| {
+                    let scan = p.scan.clone().unwrap_or_default();
+                    PoolHealthJson {
+                        name: p.name.clone(),
+                        state: p.state.clone(),
+                        verdict: p.verdict.clone(),
+                        severity: severity_name(p.severity()),
+                        status: nonempty(&p.status),
+                        action: nonempty(&p.action),
+                        scan: ScanJson {
+                            kind: nonempty(&scan.kind),
+                            state: scan.state.clone(),
+                            percent: scan.percent,
+                            repaired: scan.repaired,
+                            errors: scan.errors,
+                            at: rfc3339(scan.at.as_ref()),
+                            time_left: nonempty(&scan.time_left),
+                        },
+                        next_scrub: rfc3339(p.next_scrub.as_ref()),
+                        devices: p
+                            .devices
+                            .iter()
+                            .map(|d| DeviceJson {
+                                name: d.name.clone(),
+                                role: d.role.clone(),
+                                depth: d.depth,
+                                state: d.state.clone(),
+                                read: d.read,
+                                write: d.write,
+                                cksum: d.cksum,
+                                approximate: d.approximate,
+                                note: nonempty(&d.note),
+                            })
+                            .collect(),
+                        errors: p.errors.clone(),
+                        error_files: p.error_files.clone(),
+                    }
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `backstop health` as text: the verdict first, then the details, devices with errors marked.
+pub fn health_text(r: &pb::HealthReport, tz: &TimeZone) -> String {
+    let mut out = String::new();
+    if r.pools.is_empty() {
+        out.push_str("no pools are watched (no shares configured)\n");
+    }
+    for p in &r.pools {
+        let scan = p.scan.clone().unwrap_or_default();
+        out.push_str(&format!("{}\n", p.verdict));
+        let last = match scan.state.as_str() {
+            "in_progress" => format!(
+                "{} in progress, {:.0}% done{}",
+                scan.kind,
+                scan.percent,
+                nonempty(&scan.time_left)
+                    .map(|t| format!(", {t} to go"))
+                    .unwrap_or_default()
+            ),
+            "finished" => format!(
+                "{} finished {}, repaired {}, {} errors",
+                scan.kind,
+                local_minute(scan.at.as_ref(), tz),
+                nicenum(scan.repaired),
+                scan.errors
+            ),
+            "canceled" => format!(
+                "{} canceled {}",
+                scan.kind,
+                local_minute(scan.at.as_ref(), tz)
+            ),
+            _ => "never scrubbed".to_string(),
+        };
+        out.push_str(&format!("  state: {}; last scan: {last}\n", p.state));
+        out.push_str(&format!(
+            "  next scheduled scrub: {}\n",
+            match &p.next_scrub {
+                Some(t) => local_minute(Some(t), tz),
+                None => "none".into(),
+            }
+        ));
+        let rows: Vec<Vec<String>> = p
+            .devices
+            .iter()
+            .map(|d| {
+                let bad = d.read + d.write + d.cksum > 0
+                    || !matches!(d.state.as_str(), "ONLINE" | "AVAIL" | "INUSE");
+                vec![
+                    format!("{}{}", "  ".repeat(d.depth as usize), d.name),
+                    d.state.clone(),
+                    d.read.to_string(),
+                    d.write.to_string(),
+                    d.cksum.to_string(),
+                    format!("{}{}", if bad { "<-- " } else { "" }, d.note),
+                ]
+            })
+            .collect();
+        for line in table(&["  NAME", "STATE", "READ", "WRITE", "CKSUM", ""], &rows).lines() {
+            out.push_str(&format!("  {}\n", line.trim_end()));
+        }
+        out.push_str(&format!("  errors: {}\n", p.errors));
+        for f in &p.error_files {
+            out.push_str(&format!("    {f}\n"));
+        }
+    }
+    out
 }
 
 pub fn severity_name(s: pb::Severity) -> &'static str {
@@ -305,10 +487,25 @@ impl From<&pb::Event> for EventJson {
             ),
             Some(Kind::SnapshotsAdopted(a)) => ("snapshots_adopted", None, Some(a.names.clone())),
             Some(Kind::SnapshotsPruned(p)) => ("snapshots_pruned", None, Some(p.destroyed.clone())),
+            Some(Kind::PoolHealthChanged(_)) => ("pool_health_changed", None, None),
             None => ("other", None, None),
+        };
+        let health = match &e.kind {
+            Some(Kind::PoolHealthChanged(h)) => Some(HealthChangeJson {
+                pool: h.pool.clone(),
+                device: (!h.device.is_empty()).then(|| h.device.clone()),
+                change: h.change.clone(),
+                state: h.state.clone(),
+                read: h.read,
+                write: h.write,
+                cksum: h.cksum,
+                repaired: h.repaired,
+            }),
+            _ => None,
         };
         EventJson {
             type_: "event",
+            health,
             cursor: e.cursor,
             at: rfc3339(e.at.as_ref()),
             severity: severity_name(e.severity()),

@@ -140,6 +140,28 @@ impl ZfsCommands {
         self.zfs().arg("inherit").arg(prop).arg(target)
     }
 
+    /// `zpool status -v [-p] POOL…`: the health of the pools, with the files that have permanent
+    /// errors; `-p` (exact counters) where the zpool has it.
+    pub fn pool_status(&self, pools: &[String], parsable: bool) -> Argv {
+        let mut argv = self.zpool().arg("status").arg("-v");
+        if parsable {
+            argv = argv.arg("-p");
+        }
+        argv.args(pools.iter().cloned())
+    }
+
+    /// `zpool scrub POOL`, or with `stop`, `zpool scrub -s POOL`.
+    pub fn scrub(&self, pool: &str, stop: bool) -> Argv {
+        let argv = self.zpool().arg("scrub");
+        let argv = if stop { argv.arg("-s") } else { argv };
+        argv.arg(pool)
+    }
+
+    /// `zpool status -p NAME`, only to learn whether `-p` is understood.
+    pub fn probe_status_parsable(&self, pool: &str) -> Argv {
+        self.zpool().arg("status").arg("-p").arg(pool)
+    }
+
     /// `zfs version` (OpenZFS 0.8 and later only).
     pub fn version(&self) -> Argv {
         self.zfs().arg("version")

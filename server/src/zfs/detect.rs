@@ -35,6 +35,8 @@ pub struct Capabilities {
     /// `zfs destroy -n` and `zfs destroy ds@a,b,c` (both came with OpenZFS/illumos's 2012 zfs;
     /// zfs-fuse has neither).
     pub destroy_batch: bool,
+    /// `zpool status -p` (exact error counters).
+    pub status_parsable: bool,
 }
 
 impl Capabilities {
@@ -48,6 +50,9 @@ impl Capabilities {
         }
         if self.destroy_batch {
             v.push("destroy-batch".to_string());
+        }
+        if self.status_parsable {
+            v.push("status-parsable".to_string());
         }
         v
     }
@@ -122,6 +127,11 @@ pub async fn detect(runner: &dyn Runner, cmds: &ZfsCommands) -> ZfsInfo {
             &runner.run(&cmds.probe_get_type_filter(probe_target)).await,
         ),
         destroy_batch: probe_accepted(&runner.run(&cmds.probe_destroy_dry_run(probe_target)).await),
+        status_parsable: probe_accepted(
+            &runner
+                .run(&cmds.probe_status_parsable("backstop-capability-probe"))
+                .await,
+        ),
     };
     ZfsInfo {
         implementation,
