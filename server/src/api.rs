@@ -39,6 +39,9 @@ impl Api {
         .add_service(pb::health_service_server::HealthServiceServer::from_arc(
             api.clone(),
         ))
+        .add_service(pb::agent_service_server::AgentServiceServer::from_arc(
+            api.clone(),
+        ))
         .add_service(pb::event_service_server::EventServiceServer::from_arc(api))
     }
 }
@@ -164,6 +167,17 @@ pub fn event_to_pb(e: &Event) -> pb::Event {
             write: *write,
             cksum: *cksum,
             repaired: *repaired,
+        })),
+        EventKind::BackupEnded {
+            outcome,
+            code,
+            reason,
+            backup,
+        } => Some(Kind::BackupEnded(pb::BackupEnded {
+            outcome: outcome.clone(),
+            code: *code,
+            reason: reason.clone(),
+            backup: backup.clone(),
         })),
         EventKind::Other => None,
     };
@@ -493,6 +507,30 @@ impl pb::health_service_server::HealthService for Api {
         Ok(Response::new(pb::ScrubResponse {
             pool: r.pool,
             message,
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::agent_service_server::AgentService for Api {
+    async fn report_backup(
+        &self,
+        req: Request<pb::BackupReport>,
+    ) -> Result<Response<pb::ReportBackupResponse>, Status> {
+        let r = req.into_inner();
+        let event = self
+            .core
+            .report_backup(crate::snapshotter::BackupReport {
+                share: r.share,
+                outcome: r.outcome,
+                code: r.code,
+                reason: r.reason,
+                backup: r.backup,
+                explanation: r.explanation,
+            })
+            .map_err(status)?;
+        Ok(Response::new(pb::ReportBackupResponse {
+            cursor: event.cursor,
         }))
     }
 }

@@ -45,6 +45,13 @@ pub enum EventKind {
         freed: u64,
         trigger: crate::pruning::Trigger,
     },
+    BackupEnded {
+        outcome: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<i32>,
+        reason: String,
+        backup: String,
+    },
     PoolHealthChanged {
         pool: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -6,6 +6,7 @@
 //! [`snapshotter::Snapshotter`] (the snapshot service's core) and [`api`] (tonic translation).
 
 pub mod api;
+pub mod bundle;
 pub mod config;
 pub mod events;
 pub mod health;
@@ -14,6 +15,7 @@ pub mod retention;
 pub mod share;
 pub mod snapshot;
 pub mod snapshotter;
+pub mod verification;
 pub mod zfs;
 
 use std::future::Future;

@@ -74,6 +74,14 @@ pub enum Verification {
 }
 
 impl Verification {
+    pub fn as_prop(self) -> &'static str {
+        match self {
+            Verification::Unknown => "unknown",
+            Verification::Good => "good",
+            Verification::Bad => "bad",
+        }
+    }
+
     pub fn from_prop(v: Option<&str>) -> Verification {
         match v {
             Some("good") => Verification::Good,
@@ -134,11 +142,13 @@ pub fn creation_props(
     backup_time: Timestamp,
     origin: Origin,
     backup_id: Option<&BackupId>,
+    verification: Verification,
 ) -> Vec<(&'static str, String)> {
     let mut v = vec![
         (props::MANAGED, "on".to_string()),
         (props::BACKUP_TIME, backup_time.as_second().to_string()),
         (props::ORIGIN, origin.as_prop().to_string()),
+        (props::VERIFIED, verification.as_prop().to_string()),
     ];
     if let Some(id) = backup_id {
         v.push((props::BACKUP_ID, id.0.clone()));

@@ -67,6 +67,17 @@ pub struct CreateRequest {
     pub origin: Option<Origin>,
 }
 
+/// A backup the Mac agent saw fail or be cancelled.
+#[derive(Clone, Debug)]
+pub struct BackupReport {
+    pub share: String,
+    pub outcome: String,
+    pub code: Option<i32>,
+    pub reason: String,
+    pub backup: String,
+    pub explanation: String,
+}
+
 #[derive(Clone, Debug)]
 pub struct Listing {
     pub share: Share,
@@ -91,6 +102,8 @@ pub(crate) struct ShareEntry {
 /// Per-share state, behind the share's lock.
 #[derive(Default)]
 pub(crate) struct ShareState {
+    /// Where the dataset is mounted (None: not mounted), read once.
+    root: Option<Option<std::path::PathBuf>>,
     /// backup id -> snapshot name, for idempotent creation. Only backstopd writes backup ids, so
     /// this is complete once loaded; a hit is checked against zfs before it is trusted.
     backup_ids: Option<HashMap<String, String>>,
@@ -173,6 +186,19 @@ impl Snapshotter {
     }
 
     /// Reads the share's dataset and its snapshots in one `zfs get`.
+    /// The directory the share's dataset is mounted on, if it is mounted.
+    async fn mount_root(&self, share: &Share) -> Option<std::path::PathBuf> {
+        let argv = self
+            .cmds
+            .get(&["mountpoint", "mounted"], &share.dataset, None);
+        let out = self.runner.run(&argv).await.ok()?;
+        let parsed = parse_get(&out.stdout);
+        let p = parsed.objects.get(&share.dataset)?;
+        let mountpoint = p.value("mountpoint")?;
+        (p.value("mounted") == Some("yes") && mountpoint.starts_with('/'))
+            .then(|| std::path::PathBuf::from(mountpoint))
+    }
+
     pub(crate) async fn read(&self, share: &Share) -> Result<Listing, Error> {
         let argv = self.cmds.get(LISTED_PROPS, &share.dataset, Some(1));
         let out = self
@@ -278,7 +304,17 @@ impl Snapshotter {
             }
         }
 
-        let props = creation_props(backup_time, origin, backup_id.as_ref());
+        if state.root.is_none() {
+            state.root = Some(self.mount_root(share).await);
+        }
+        let stamp = backup_id
+            .as_ref()
+            .and_then(|id| crate::verification::stamp_of(id.as_str()));
+        let verification = match state.root.as_ref().and_then(Option::as_ref) {
+            Some(root) => crate::verification::mark_share(root, stamp),
+            None => crate::snapshot::Verification::Unknown,
+        };
+        let props = creation_props(backup_time, origin, backup_id.as_ref(), verification);
         let mut created = None;
         for name in name_candidates(backup_time, &self.tz, suffix.as_ref()) {
             let full = format!("{}@{name}", share.dataset);
@@ -314,6 +350,68 @@ impl Snapshotter {
             },
         })?;
         Ok((snap, true))
+    }
+
+    /// Records a failed or cancelled backup as an event (nothing is snapshotted). The texts come
+    /// from a client: bounded and checked before they reach the log.
+    pub fn report_backup(&self, r: BackupReport) -> Result<crate::events::Event, Error> {
+        let (share, _) = self.share(&r.share)?;
+        let failed = match r.outcome.as_str() {
+            "failed" => true,
+            "cancelled" => false,
+            other => {
+                return Err(InvalidInput(format!(
+                    "invalid outcome '{}': report \"failed\" or \"cancelled\" (completed backups are snapshotted)",
+                    other.escape_debug()
+                ))
+                .into());
+            }
+        };
+        let clean = |s: &str, max: usize| -> Result<String, Error> {
+            if s.len() > max || s.chars().any(char::is_control) {
+                return Err(InvalidInput(format!(
+                    "invalid backup report: a text is longer than {max} bytes or has control characters"
+                ))
+                .into());
+            }
+            Ok(s.to_string())
+        };
+        let reason = clean(&r.reason, 128)?;
+        let backup = clean(&r.backup, 128)?;
+        let explanation = clean(&r.explanation, 300)?;
+        let summary = if failed {
+            let why = if explanation.is_empty() {
+                reason.clone()
+            } else {
+                explanation.clone()
+            };
+            format!(
+                "{}: Time Machine backup failed{}",
+                share.name,
+                if why.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {why}")
+                }
+            )
+        } else {
+            format!("{}: Time Machine backup cancelled", share.name)
+        };
+        Ok(self.events.append(NewEvent {
+            severity: if failed {
+                Severity::Warning
+            } else {
+                Severity::Info
+            },
+            share: Some(share.name.clone()),
+            summary,
+            kind: EventKind::BackupEnded {
+                outcome: r.outcome,
+                code: r.code,
+                reason,
+                backup,
+            },
+        })?)
     }
 
     /// Marks the share's unmanaged snapshots named in the hand-written script's format as

@@ -88,6 +88,29 @@ enum Command {
         #[arg(long)]
         stop: bool,
     },
+    /// Report each Time Machine backup that ended, from the live log (macOS) or a recorded one;
+    /// with --snapshot, snapshot each completed backup on the server (through a durable queue:
+    /// requests the server cannot take now are kept and sent on the next run).
+    Watch {
+        /// Replay a recorded `log stream --style ndjson` file instead of the live log.
+        #[arg(long)]
+        replay: Option<std::path::PathBuf>,
+        /// Snapshot completed backups and report failed ones to the server.
+        #[arg(long, requires = "share")]
+        snapshot: bool,
+        /// The server's share that holds this Mac's backups.
+        #[arg(long)]
+        share: Option<String>,
+        /// The Time Machine destination id (part of each backup's id).
+        #[arg(long, default_value = "default")]
+        destination: String,
+        /// Where the durable queue lives (default: BACKSTOP_STATE_DIR or the platform's dir).
+        #[arg(long)]
+        state_dir: Option<std::path::PathBuf>,
+        /// Also say how many lines were skipped as unreadable or unknown.
+        #[arg(long)]
+        verbose: bool,
+    },
     /// Print the server's events.
     Events {
         /// Keep printing new events as they happen.
@@ -114,6 +137,8 @@ enum Failure {
     Io(std::io::Error),
     /// Part of the operation failed; the output already says what.
     Partial,
+    /// A usage error, already explained.
+    Usage,
 }
 
 impl From<ClientError> for Failure {
@@ -135,6 +160,26 @@ fn print_json<T: serde::Serialize>(v: &T) -> std::io::Result<()> {
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
+    if let Command::Watch {
+        replay,
+        snapshot,
+        share,
+        destination,
+        state_dir,
+        verbose,
+    } = &cli.command
+    {
+        return watch(
+            &cli.server,
+            cli.json,
+            replay.as_deref(),
+            snapshot.then_some(share.as_deref()).flatten(),
+            destination,
+            state_dir.clone(),
+            *verbose,
+        )
+        .await;
+    }
     let client = Client::connect(&cli.server).await?;
     let tz = TimeZone::system();
     let mut out = std::io::stdout().lock();
@@ -326,6 +371,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 writeln!(out, "{}", r.message)?;
             }
         }
+        Command::Watch { .. } => unreachable!("handled above"),
         Command::ServerInfo => {
             let info = client.server_info().await?;
             let j = ServerInfoJson::new(client.server(), &info);
@@ -365,6 +411,136 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     Ok(())
 }
 
+/// `backstop watch`: ended backups, one line each; with a share, the post-backup action.
+async fn watch(
+    server: &str,
+    json: bool,
+    replay: Option<&std::path::Path>,
+    share: Option<&str>,
+    destination: &str,
+    state_dir: Option<std::path::PathBuf>,
+    verbose: bool,
+) -> Result<(), Failure> {
+    use backstop_agent_core::detector::{BackupDetector, LineParser, Outcome};
+    use backstop_agent_core::post_backup::{PostBackup, default_state_dir};
+    let Some(path) = replay else {
+        eprintln!(
+            "backstop: watching the live log needs macOS's `log stream`; on this system use --replay FILE"
+        );
+        return Err(Failure::Usage);
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        eprintln!("backstop: cannot read {}: {e}", path.display());
+        Failure::Partial
+    })?;
+    let mut post = match share {
+        Some(share) => {
+            let dir = state_dir.unwrap_or_else(default_state_dir);
+            Some(
+                PostBackup::open(server, share, destination, &dir).map_err(|e| {
+                    eprintln!("backstop: {e}");
+                    Failure::Partial
+                })?,
+            )
+        }
+        None => None,
+    };
+    let tz = TimeZone::system();
+    let mut out = std::io::stdout().lock();
+    let mut parser = LineParser::new();
+    let mut detector = BackupDetector::new();
+    let mut failed = false;
+    for line in text.lines() {
+        let Some(event) = parser.parse(line) else {
+            continue;
+        };
+        let Some(outcome) = detector.feed(&event) else {
+            continue;
+        };
+        if json {
+            serde_json::to_writer(&mut out, &outcome).map_err(std::io::Error::from)?;
+            writeln!(out)?;
+        } else {
+            let when = outcome
+                .at
+                .to_zoned_datetime(tz.clone())
+                .strftime("%Y-%m-%d %H:%M:%S");
+            let what = match outcome.outcome {
+                Outcome::Completed => format!(
+                    "completed backup {}{}",
+                    outcome.backup.as_deref().unwrap_or("(unnamed)"),
+                    if outcome.confirmed {
+                        ""
+                    } else {
+                        " (from the log; not confirmed by tmutil)"
+                    }
+                ),
+                Outcome::Failed | Outcome::Cancelled => format!(
+                    "{} {}{}",
+                    if outcome.outcome == Outcome::Failed {
+                        "failed"
+                    } else {
+                        "cancelled"
+                    },
+                    outcome.reason.as_deref().unwrap_or(""),
+                    outcome
+                        .explanation()
+                        .map(|e| format!(": {e}"))
+                        .unwrap_or_default()
+                ),
+            };
+            writeln!(out, "{when}  {what}")?;
+        }
+        out.flush()?;
+        if let Some(post) = post.as_mut() {
+            // A replay has no tmutil to ask: the log is trusted, as the recorded run was.
+            if let Err(e) = post.handle(&outcome).await {
+                eprintln!("backstop: {e}");
+                failed = true;
+            }
+        }
+    }
+    if verbose {
+        eprintln!(
+            "backstop: {} log events read, {} lines skipped (banner, trailer, unreadable)",
+            parser.parsed(),
+            parser.skipped()
+        );
+    }
+    if let Some(post) = post.as_mut() {
+        let drained = post.drain().await.map_err(|e| {
+            eprintln!("backstop: {e}");
+            Failure::Partial
+        })?;
+        for (id, name, created) in &drained.sent {
+            eprintln!(
+                "backstop: {} {name} for backup {id}",
+                if *created {
+                    "snapshot"
+                } else {
+                    "already had snapshot"
+                }
+            );
+        }
+        if drained.left > 0 {
+            eprintln!(
+                "backstop: {} snapshot request{} queued ({}); sent on the next `backstop watch`",
+                drained.left,
+                if drained.left == 1 { "" } else { "s" },
+                drained.error.unwrap_or_default()
+            );
+        } else if let Some(e) = drained.error {
+            eprintln!("backstop: {e}");
+            failed = true;
+        }
+    }
+    if failed {
+        Err(Failure::Partial)
+    } else {
+        Ok(())
+    }
+}
+
 fn prost_timestamp(t: Timestamp) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: t.as_second(),
@@ -391,5 +567,6 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
         Err(Failure::Partial) => ExitCode::from(1),
+        Err(Failure::Usage) => ExitCode::from(2),
     }
 }

@@ -109,7 +109,15 @@ impl Client {
             }
             code => ClientError::Server {
                 code,
-                message: status.message().to_string(),
+                message: if status.message().is_empty() {
+                    format!(
+                        "backstopd at {} answered {code:?} ({}); is it an older version than this backstop?",
+                        self.server,
+                        code.description()
+                    )
+                } else {
+                    status.message().to_string()
+                },
             },
         }
     }
@@ -204,6 +212,14 @@ impl Client {
         .await
         .map(|r| r.into_inner())
         .map_err(|s| self.error(s))
+    }
+
+    pub async fn report_backup(&self, r: pb::BackupReport) -> Result<u64, ClientError> {
+        let mut c = pb::agent_service_client::AgentServiceClient::new(self.channel.clone());
+        c.report_backup(r)
+            .await
+            .map(|r| r.into_inner().cursor)
+            .map_err(|s| self.error(s))
     }
 
     /// Subscribes to events after `after_cursor`; see `SubscribeRequest`.

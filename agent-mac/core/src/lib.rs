@@ -4,6 +4,9 @@
 //! - [`view`]: the stable JSON shapes of what the CLI prints with `--json`, and the table text.
 
 pub mod client;
+pub mod detector;
+pub mod post_backup;
+pub mod queue;
 pub mod view;
 
 pub use client::{Client, ClientError};

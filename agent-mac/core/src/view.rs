@@ -436,6 +436,9 @@ pub fn health_text(r: &pb::HealthReport, tz: &TimeZone) -> String {
         out.push_str(&format!(
             "  next scheduled scrub: {}\n",
             match &p.next_scrub {
+                Some(t) if t.seconds <= Timestamp::now().as_second() => {
+                    "due now (starts at the server's next check)".to_string()
+                }
                 Some(t) => local_minute(Some(t), tz),
                 None => "none".into(),
             }
@@ -456,7 +459,7 @@ pub fn health_text(r: &pb::HealthReport, tz: &TimeZone) -> String {
                 ]
             })
             .collect();
-        for line in table(&["  NAME", "STATE", "READ", "WRITE", "CKSUM", ""], &rows).lines() {
+        for line in table(&["NAME", "STATE", "READ", "WRITE", "CKSUM", ""], &rows).lines() {
             out.push_str(&format!("  {}\n", line.trim_end()));
         }
         out.push_str(&format!("  errors: {}\n", p.errors));
@@ -488,6 +491,7 @@ impl From<&pb::Event> for EventJson {
             Some(Kind::SnapshotsAdopted(a)) => ("snapshots_adopted", None, Some(a.names.clone())),
             Some(Kind::SnapshotsPruned(p)) => ("snapshots_pruned", None, Some(p.destroyed.clone())),
             Some(Kind::PoolHealthChanged(_)) => ("pool_health_changed", None, None),
+            Some(Kind::BackupEnded(_)) => ("backup_ended", None, None),
             None => ("other", None, None),
         };
         let health = match &e.kind {
