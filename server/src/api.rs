@@ -179,6 +179,21 @@ pub fn event_to_pb(e: &Event) -> pb::Event {
             reason: reason.clone(),
             backup: backup.clone(),
         })),
+        EventKind::VerificationFailed {
+            bundle,
+            state,
+            newest_good,
+        } => Some(Kind::VerificationFailed(pb::VerificationFailed {
+            bundle: bundle.clone(),
+            state: *state,
+            newest_good: newest_good
+                .as_ref()
+                .map(|s| s.name.clone())
+                .unwrap_or_default(),
+            newest_good_time: newest_good
+                .as_ref()
+                .map(|s| ts(s.backup_time.unwrap_or(s.created))),
+        })),
         EventKind::Other => None,
     };
     pb::Event {

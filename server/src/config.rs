@@ -27,6 +27,41 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub share_retention: Vec<RetentionConfig>,
     pub scrub: ScrubConfig,
+    pub bundle: BundleConfig,
+}
+
+/// `[bundle]`: watching Time Machine's own record in each share's bundle.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BundleConfig {
+    /// How often the records are checked for changes.
+    pub poll_seconds: u64,
+    /// How long the records must be unchanged before a new backup counts as finished.
+    pub quiet_seconds: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBundle {
+    #[serde(default = "default_bundle_poll")]
+    poll_seconds: u64,
+    #[serde(default = "default_quiet")]
+    quiet_seconds: u64,
+}
+
+impl Default for RawBundle {
+    fn default() -> Self {
+        RawBundle {
+            poll_seconds: default_bundle_poll(),
+            quiet_seconds: default_quiet(),
+        }
+    }
+}
+
+fn default_bundle_poll() -> u64 {
+    5
+}
+fn default_quiet() -> u64 {
+    60
 }
 
 /// `[scrub]`: pool health polling and scheduled scrubs.
@@ -163,6 +198,8 @@ struct RawConfig {
     retention: RawRetention,
     #[serde(default)]
     scrub: RawScrub,
+    #[serde(default)]
+    bundle: RawBundle,
     #[serde(default)]
     share: Vec<RawShare>,
 }
@@ -367,6 +404,10 @@ impl Config {
             shares,
             retention,
             share_retention,
+            bundle: BundleConfig {
+                poll_seconds: raw.bundle.poll_seconds.max(1),
+                quiet_seconds: raw.bundle.quiet_seconds,
+            },
             scrub: ScrubConfig {
                 interval_days: raw.scrub.interval_days,
                 poll_seconds: raw.scrub.poll_seconds,

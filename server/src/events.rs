@@ -45,6 +45,12 @@ pub enum EventKind {
         freed: u64,
         trigger: crate::pruning::Trigger,
     },
+    VerificationFailed {
+        bundle: String,
+        state: i64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        newest_good: Option<Snapshot>,
+    },
     BackupEnded {
         outcome: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod bundle;
+pub mod bundle_watcher;
 pub mod config;
 pub mod events;
 pub mod health;
@@ -175,6 +176,7 @@ pub async fn serve(
         &config.state_dir,
     ));
     tokio::spawn(health.clone().run());
+    tokio::spawn(bundle_watcher::BundleWatcher::new(core.clone(), config.bundle.clone()).run());
 
     tonic::transport::Server::builder()
         .add_routes(api::Api::new(core, health).routes())

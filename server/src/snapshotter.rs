@@ -257,6 +257,16 @@ impl Snapshotter {
             .collect()
     }
 
+    /// The share's mount point, if its dataset is mounted.
+    pub async fn share_root(&self, share: &str) -> Result<Option<std::path::PathBuf>, Error> {
+        let (share, state) = self.share(share)?;
+        let mut state = state.lock().await;
+        if state.root.is_none() {
+            state.root = Some(self.mount_root(share).await);
+        }
+        Ok(state.root.clone().flatten())
+    }
+
     pub async fn list(&self, share: &str) -> Result<Listing, Error> {
         let (share, state) = self.share(share)?;
         let mut state = state.lock().await;
@@ -282,18 +292,42 @@ impl Snapshotter {
                 let listing = self.read(share).await?;
                 state.backup_ids = Some(Self::index(&listing));
             }
-            let known = state.backup_ids.as_ref().and_then(|m| m.get(id.as_str()));
+            let stamp = crate::verification::stamp_of(id.as_str());
+            let known = state.backup_ids.as_ref().and_then(|m| {
+                m.get(id.as_str()).or_else(|| {
+                    // The same backup, recorded by the server's bundle watcher or another agent
+                    // path under another destination prefix.
+                    let stamp = stamp?;
+                    m.iter()
+                        .find(|(k, _)| crate::verification::stamp_of(k) == Some(stamp))
+                        .map(|(_, v)| v)
+                })
+            });
             if let Some(name) = known.cloned() {
                 let full = format!("{}@{name}", share.dataset);
                 match self.read_one(share, &full).await? {
-                    Some(s) if s.backup_id.as_deref() == Some(id.as_str()) => {
+                    Some(s)
+                        if s.backup_id.as_deref() == Some(id.as_str())
+                            || (stamp.is_some()
+                                && s.backup_id
+                                    .as_deref()
+                                    .and_then(crate::verification::stamp_of)
+                                    == stamp) =>
+                    {
                         return Ok((s, false));
                     }
                     // Destroyed or renamed behind our back: forget and look again.
                     _ => {
                         let listing = self.read(share).await?;
                         let index = Self::index(&listing);
-                        if let Some(name) = index.get(id.as_str()) {
+                        let found = index.get(id.as_str()).or_else(|| {
+                            let stamp = stamp?;
+                            index
+                                .iter()
+                                .find(|(k, _)| crate::verification::stamp_of(k) == Some(stamp))
+                                .map(|(_, v)| v)
+                        });
+                        if let Some(name) = found {
                             let s = listing.snapshots.iter().find(|s| &s.name == name).cloned();
                             state.backup_ids = Some(index);
                             return s.map(|s| (s, false)).ok_or(Error::Vanished(full));

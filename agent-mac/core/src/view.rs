@@ -492,6 +492,7 @@ impl From<&pb::Event> for EventJson {
             Some(Kind::SnapshotsPruned(p)) => ("snapshots_pruned", None, Some(p.destroyed.clone())),
             Some(Kind::PoolHealthChanged(_)) => ("pool_health_changed", None, None),
             Some(Kind::BackupEnded(_)) => ("backup_ended", None, None),
+            Some(Kind::VerificationFailed(_)) => ("verification_failed", None, None),
             None => ("other", None, None),
         };
         let health = match &e.kind {
