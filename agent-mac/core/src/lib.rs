@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod detector;
+pub mod notify;
 pub mod post_backup;
 pub mod queue;
 pub mod view;
