@@ -20,6 +20,7 @@ use crate::config::BundleConfig;
 use crate::events::{EventKind, NewEvent, Severity};
 use crate::snapshot::{Origin, Verification};
 use crate::snapshotter::{CreateRequest, Snapshotter};
+use crate::verification::read_record as read;
 
 type Signature = Option<(SystemTime, u64)>;
 
@@ -28,14 +29,6 @@ fn signature(path: &Path) -> Signature {
     m.is_file()
         .then(|| (m.modified().ok(), m.len()))
         .and_then(|(t, l)| Some((t?, l)))
-}
-
-fn read(path: &Path) -> Option<Vec<u8>> {
-    let meta = std::fs::symlink_metadata(path).ok()?;
-    if !meta.is_file() || meta.len() > bundle::MAX_RECORD_BYTES as u64 {
-        return None;
-    }
-    std::fs::read(path).ok()
 }
 
 /// What is known of one bundle.

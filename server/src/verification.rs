@@ -7,7 +7,8 @@ use std::path::Path;
 use crate::bundle::{self, MachineId, Mark, Record, SnapshotHistory};
 use crate::snapshot::Verification;
 
-fn read_record(path: &Path) -> Option<Vec<u8>> {
+/// A record's bytes, if it is a regular file of a size a record can have.
+pub(crate) fn read_record(path: &Path) -> Option<Vec<u8>> {
     let meta = std::fs::symlink_metadata(path).ok()?;
     // Only regular files of a sane size: a symlink or a huge file is not Time Machine's.
     if !meta.is_file() || meta.len() > bundle::MAX_RECORD_BYTES as u64 {

@@ -26,6 +26,15 @@ fn history(d: &Daemon, days_back: &[i64]) {
     }
 }
 
+/// A `zfs` in `dir` that runs `body` (a shell script around the real zfs), and the config
+/// (POLICY plus `[zfs]`) that makes backstopd use it: to act in the middle of a prune.
+fn zfs_wrapper(dir: &std::path::Path, body: &str) -> String {
+    let wrapper = dir.join("zfs");
+    std::fs::write(&wrapper, format!("#!/bin/sh\n{body}\n")).unwrap();
+    run(&["chmod", "+x", wrapper.to_str().unwrap()]).unwrap();
+    format!("{POLICY}\n[zfs]\nzfs = [\"{}\"]\n", wrapper.display())
+}
+
 fn names_with(plan: &serde_json::Value, decision: &str) -> BTreeSet<String> {
     plan["plan"]
         .as_array()
@@ -175,17 +184,13 @@ fn a_snapshot_kept_between_plan_and_destroy_survives() {
     // A zfs that, right after answering the planning read, sets the keep mark on one snapshot
     // (as a person might in that moment). The flag file arms it once.
     let flag = dir.path().join("armed");
-    let wrapper = dir.path().join("zfs");
-    std::fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\nzfs \"$@\"\nrc=$?\nif [ \"$1\" = get ] && [ -e {flag} ]; then rm {flag}; zfs set org.backstop:keep=on {ds}@20261015_0700; fi\nexit $rc\n",
+    let extra = zfs_wrapper(
+        dir.path(),
+        &format!(
+            "zfs \"$@\"\nrc=$?\nif [ \"$1\" = get ] && [ -e {flag} ]; then rm {flag}; zfs set org.backstop:keep=on {ds}@20261015_0700; fi\nexit $rc",
             flag = flag.display()
         ),
-    )
-    .unwrap();
-    run(&["chmod", "+x", wrapper.to_str().unwrap()]).unwrap();
-    let extra = format!("{POLICY}\n[zfs]\nzfs = [\"{}\"]\n", wrapper.display());
+    );
     let d = Daemon::start(&[("TM", &ds)], &extra);
     history(&d, &[1, 40, 41]);
     let plan = d.cli(&["prune", "TM", "--dry-run", "--json"]).json();
@@ -281,17 +286,13 @@ fn a_failure_part_way_is_reported_and_the_next_run_finishes() {
     // re-read), so that destroy fails while the others go.
     let flag = dir.path().join("armed");
     let victim = format!("{ds}@20261015_1800");
-    let wrapper = dir.path().join("zfs");
-    std::fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\nif [ \"$1\" = destroy ] && [ \"$2\" = {victim} ] && [ -e {flag} ]; then rm {flag}; zfs hold racer {victim}; fi\nexec zfs \"$@\"\n",
+    let extra = zfs_wrapper(
+        dir.path(),
+        &format!(
+            "if [ \"$1\" = destroy ] && [ \"$2\" = {victim} ] && [ -e {flag} ]; then rm {flag}; zfs hold racer {victim}; fi\nexec zfs \"$@\"",
             flag = flag.display()
         ),
-    )
-    .unwrap();
-    run(&["chmod", "+x", wrapper.to_str().unwrap()]).unwrap();
-    let extra = format!("{POLICY}\n[zfs]\nzfs = [\"{}\"]\n", wrapper.display());
+    );
     let d = Daemon::start(&[("TM", &ds)], &extra);
     history(&d, &[1, 40, 41]);
     std::fs::write(&flag, "").unwrap();
