@@ -49,6 +49,23 @@ pub enum Error {
     Events(#[from] EventLogError),
 }
 
+/// Whether two backup ids name the same backup: equal, or the same backup stamp under another
+/// prefix (the agent's destination id, the bundle watcher's `tm/`).
+fn same_backup(a: &str, b: &str) -> bool {
+    use crate::verification::stamp_of;
+    a == b || stamp_of(a).is_some_and(|s| stamp_of(b) == Some(s))
+}
+
+/// The snapshot recorded for backup `id` in an index of backup id -> snapshot name.
+fn find_backup<'a>(index: &'a HashMap<String, String>, id: &str) -> Option<&'a String> {
+    index.get(id).or_else(|| {
+        index
+            .iter()
+            .find(|(k, _)| same_backup(k, id))
+            .map(|(_, v)| v)
+    })
+}
+
 fn configured_list(v: &[String]) -> String {
     if v.is_empty() {
         "none".to_string()
@@ -261,10 +278,19 @@ impl Snapshotter {
     pub async fn share_root(&self, share: &str) -> Result<Option<std::path::PathBuf>, Error> {
         let (share, state) = self.share(share)?;
         let mut state = state.lock().await;
+        Ok(self.cached_root(share, &mut state).await)
+    }
+
+    /// The share's mount point, read from zfs once and then remembered.
+    async fn cached_root(
+        &self,
+        share: &Share,
+        state: &mut ShareState,
+    ) -> Option<std::path::PathBuf> {
         if state.root.is_none() {
             state.root = Some(self.mount_root(share).await);
         }
-        Ok(state.root.clone().flatten())
+        state.root.clone().flatten()
     }
 
     pub async fn list(&self, share: &str) -> Result<Listing, Error> {
@@ -292,27 +318,18 @@ impl Snapshotter {
                 let listing = self.read(share).await?;
                 state.backup_ids = Some(Self::index(&listing));
             }
-            let stamp = crate::verification::stamp_of(id.as_str());
-            let known = state.backup_ids.as_ref().and_then(|m| {
-                m.get(id.as_str()).or_else(|| {
-                    // The same backup, recorded by the server's bundle watcher or another agent
-                    // path under another destination prefix.
-                    let stamp = stamp?;
-                    m.iter()
-                        .find(|(k, _)| crate::verification::stamp_of(k) == Some(stamp))
-                        .map(|(_, v)| v)
-                })
-            });
-            if let Some(name) = known.cloned() {
+            let known = state
+                .backup_ids
+                .as_ref()
+                .and_then(|m| find_backup(m, id.as_str()))
+                .cloned();
+            if let Some(name) = known {
                 let full = format!("{}@{name}", share.dataset);
                 match self.read_one(share, &full).await? {
                     Some(s)
-                        if s.backup_id.as_deref() == Some(id.as_str())
-                            || (stamp.is_some()
-                                && s.backup_id
-                                    .as_deref()
-                                    .and_then(crate::verification::stamp_of)
-                                    == stamp) =>
+                        if s.backup_id
+                            .as_deref()
+                            .is_some_and(|b| same_backup(b, id.as_str())) =>
                     {
                         return Ok((s, false));
                     }
@@ -320,32 +337,22 @@ impl Snapshotter {
                     _ => {
                         let listing = self.read(share).await?;
                         let index = Self::index(&listing);
-                        let found = index.get(id.as_str()).or_else(|| {
-                            let stamp = stamp?;
-                            index
-                                .iter()
-                                .find(|(k, _)| crate::verification::stamp_of(k) == Some(stamp))
-                                .map(|(_, v)| v)
-                        });
+                        let found = find_backup(&index, id.as_str()).cloned();
+                        state.backup_ids = Some(index);
                         if let Some(name) = found {
-                            let s = listing.snapshots.iter().find(|s| &s.name == name).cloned();
-                            state.backup_ids = Some(index);
+                            let s = listing.snapshots.into_iter().find(|s| s.name == name);
                             return s.map(|s| (s, false)).ok_or(Error::Vanished(full));
                         }
-                        state.backup_ids = Some(index);
                     }
                 }
             }
         }
 
-        if state.root.is_none() {
-            state.root = Some(self.mount_root(share).await);
-        }
         let stamp = backup_id
             .as_ref()
             .and_then(|id| crate::verification::stamp_of(id.as_str()));
-        let verification = match state.root.as_ref().and_then(Option::as_ref) {
-            Some(root) => crate::verification::mark_share(root, stamp),
+        let verification = match self.cached_root(share, &mut state).await {
+            Some(root) => crate::verification::mark_share(&root, stamp),
             None => crate::snapshot::Verification::Unknown,
         };
         let props = creation_props(backup_time, origin, backup_id.as_ref(), verification);
@@ -510,5 +517,31 @@ impl Snapshotter {
             kind: EventKind::SnapshotsAdopted { names: short },
         })?;
         Ok(Adoption { adopted, skipped })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_backup_under_several_ids() {
+        assert!(same_backup("D/2026-06-14-145122", "D/2026-06-14-145122"));
+        assert!(same_backup(
+            "tm/2026-06-14-145122",
+            "5F2C/2026-06-14-145122.backup"
+        ));
+        assert!(!same_backup("tm/2026-06-14-145122", "tm/2026-06-14-155240"));
+        assert!(!same_backup("manual-a", "manual-b"));
+        let index: HashMap<String, String> = [(
+            "tm/2026-06-14-145122".to_string(),
+            "20260614_0451".to_string(),
+        )]
+        .into();
+        assert_eq!(
+            find_backup(&index, "5F2C/2026-06-14-145122").map(String::as_str),
+            Some("20260614_0451")
+        );
+        assert_eq!(find_backup(&index, "5F2C/2026-06-15-145122"), None);
     }
 }
