@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use backstop_agent_core::client::default_server;
+use backstop_agent_core::client::{default_server, pb_time};
 use backstop_agent_core::view::{
     self, AdoptJson, CreatedJson, EventJson, EventsJson, HealthJson, ListJson, MissedJson,
     PruneJson, ServerInfoJson, ShareJson, SharesJson, SnapshotJson,
@@ -210,7 +210,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let req = pb::CreateSnapshotRequest {
                 share,
                 suffix,
-                backup_time: backup_time.map(prost_timestamp),
+                backup_time: backup_time.map(pb_time),
                 backup_id,
                 origin: match origin {
                     OriginArg::Manual => pb::SnapshotOrigin::Manual,
@@ -328,7 +328,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 .prune(pb::PruneRequest {
                     share,
                     dry_run,
-                    as_of: as_of.map(prost_timestamp),
+                    as_of: as_of.map(pb_time),
                 })
                 .await?;
             if cli.json {
@@ -538,13 +538,6 @@ async fn watch(
         Err(Failure::Partial)
     } else {
         Ok(())
-    }
-}
-
-fn prost_timestamp(t: Timestamp) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: t.as_second(),
-        nanos: t.subsec_nanosecond(),
     }
 }
 

@@ -5,6 +5,14 @@ use std::time::Duration;
 use backstop_proto::v1 as pb;
 use tonic::transport::{Channel, Endpoint};
 
+/// A time as the contract carries it.
+pub fn pb_time(t: jiff::Timestamp) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: t.as_second(),
+        nanos: t.subsec_nanosecond(),
+    }
+}
+
 /// The server address when none is given.
 pub fn default_server() -> String {
     format!("http://127.0.0.1:{}", backstop_proto::DEFAULT_PORT)

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use backstop_proto::v1 as pb;
 use jiff::Timestamp;
 
-use crate::client::{Client, ClientError};
+use crate::client::{Client, ClientError, pb_time};
 use crate::detector::{BackupOutcome, Outcome};
 use crate::queue::{PendingSnapshot, QueueError, SnapshotQueue};
 
@@ -114,10 +114,7 @@ impl PostBackup {
                         .into(),
                         code: outcome.code,
                         reason: outcome.reason.clone().unwrap_or_default(),
-                        at: Some(prost_types::Timestamp {
-                            seconds: outcome.at.as_second(),
-                            nanos: 0,
-                        }),
+                        at: Some(pb_time(outcome.at)),
                         backup: outcome.backup.clone().unwrap_or_default(),
                         explanation: outcome.explanation().unwrap_or_default().to_string(),
                     })
@@ -150,10 +147,7 @@ impl PostBackup {
             let req = pb::CreateSnapshotRequest {
                 share: p.share.clone(),
                 suffix: None,
-                backup_time: Some(prost_types::Timestamp {
-                    seconds: p.backup_time.as_second(),
-                    nanos: 0,
-                }),
+                backup_time: Some(pb_time(p.backup_time)),
                 backup_id: Some(p.backup_id.clone()),
                 origin: pb::SnapshotOrigin::Backup.into(),
             };

@@ -116,19 +116,7 @@ fn main() {
     // 2. Fill up to 1,000 snapshots (managed, as Backstop makes them), then list.
     let existing = pool.snapshots(&ds).len();
     for i in existing..1000 {
-        let t = 1_700_000_000 + i as u64 * 3600;
-        run(&[
-            "zfs",
-            "snapshot",
-            "-o",
-            "org.backstop:managed=on",
-            "-o",
-            &format!("org.backstop:backup-time={t}"),
-            "-o",
-            "org.backstop:origin=backup",
-            &format!("{ds}@fill{i:04}"),
-        ])
-        .expect("fill");
+        managed_snapshot(&format!("{ds}@fill{i:04}"), 1_700_000_000 + i as u64 * 3600);
     }
     let props = "creation,used,referenced,available,usedbysnapshots,org.backstop:managed,org.backstop:backup-time,org.backstop:origin,org.backstop:backup-id";
     let (mut list, mut get) = (Vec::new(), Vec::new());
@@ -175,6 +163,22 @@ fn main() {
 
     plan_10k();
     prune_500(&pool);
+}
+
+/// A snapshot marked as Backstop makes them (managed, with a backup time), by a bare zfs call.
+fn managed_snapshot(full_name: &str, backup_time: u64) {
+    run(&[
+        "zfs",
+        "snapshot",
+        "-o",
+        "org.backstop:managed=on",
+        "-o",
+        &format!("org.backstop:backup-time={backup_time}"),
+        "-o",
+        "org.backstop:origin=backup",
+        full_name,
+    ])
+    .expect("zfs snapshot");
 }
 
 fn plan_10k() {
@@ -256,16 +260,7 @@ fn prune_500(pool: &TestPool) {
         } else {
             1_790_000_000 + i * 600
         };
-        run(&[
-            "zfs",
-            "snapshot",
-            "-o",
-            "org.backstop:managed=on",
-            "-o",
-            &format!("org.backstop:backup-time={t}"),
-            &format!("{ds}@p{i:03}"),
-        ])
-        .unwrap();
+        managed_snapshot(&format!("{ds}@p{i:03}"), t);
     }
     let log = work.path().join("backstop-zfs.log");
     let counter = shim(
