@@ -126,6 +126,13 @@ pub(crate) struct ShareState {
     backup_ids: Option<HashMap<String, String>>,
 }
 
+impl ShareState {
+    /// Forgets what was read about the dataset (after a restore swapped it).
+    pub(crate) fn forget(&mut self) {
+        *self = ShareState::default();
+    }
+}
+
 pub struct Snapshotter {
     pub(crate) runner: Arc<dyn Runner>,
     pub(crate) cmds: ZfsCommands,
@@ -187,7 +194,7 @@ impl Snapshotter {
         })
     }
 
-    fn share(&self, name: &str) -> Result<(&Share, &Mutex<ShareState>), Error> {
+    pub(crate) fn share(&self, name: &str) -> Result<(&Share, &Mutex<ShareState>), Error> {
         self.entry(name).map(|e| (&e.share, &e.state))
     }
 
@@ -205,15 +212,32 @@ impl Snapshotter {
     /// Reads the share's dataset and its snapshots in one `zfs get`.
     /// The directory the share's dataset is mounted on, if it is mounted.
     async fn mount_root(&self, share: &Share) -> Option<std::path::PathBuf> {
-        let argv = self
-            .cmds
-            .get(&["mountpoint", "mounted"], &share.dataset, None);
-        let out = self.runner.run(&argv).await.ok()?;
+        match self.mount_point(&share.dataset).await {
+            Ok(Some((root, true))) => Some(root),
+            _ => None,
+        }
+    }
+
+    /// The dataset's mount point and whether it is mounted, read from zfs now (not cached: a
+    /// restore may have swapped or remounted it). None: no mount point (`none`, `legacy`).
+    pub(crate) async fn mount_point(
+        &self,
+        dataset: &str,
+    ) -> Result<Option<(std::path::PathBuf, bool)>, RunError> {
+        let argv = self.cmds.get(&["mountpoint", "mounted"], dataset, None);
+        let out = self.runner.run(&argv).await?;
         let parsed = parse_get(&out.stdout);
-        let p = parsed.objects.get(&share.dataset)?;
-        let mountpoint = p.value("mountpoint")?;
-        (p.value("mounted") == Some("yes") && mountpoint.starts_with('/'))
-            .then(|| std::path::PathBuf::from(mountpoint))
+        let Some(p) = parsed.objects.get(dataset) else {
+            return Ok(None);
+        };
+        Ok(p.value("mountpoint")
+            .filter(|m| m.starts_with('/'))
+            .map(|m| {
+                (
+                    std::path::PathBuf::from(m),
+                    p.value("mounted") == Some("yes"),
+                )
+            }))
     }
 
     pub(crate) async fn read(&self, share: &Share) -> Result<Listing, Error> {

@@ -133,3 +133,124 @@ fn a_backup_finishing_in_the_bundle_is_snapshotted_and_a_failed_verification_ann
     );
     assert!(summary.ends_with("restore?"), "{summary}");
 }
+
+/// File system events, not the poll, bring the records to the server: with a 10-minute poll a
+/// rewritten SnapshotHistory is snapshotted about `quiet_seconds` after the write; and after the
+/// dataset was unmounted and mounted again (as a restore may do) the watch is set up anew.
+#[test]
+fn a_rewritten_history_is_snapshotted_in_seconds_with_a_slow_poll_also_after_a_remount() {
+    const SLOW: &str =
+        "[bundle]\npoll_seconds = 600\nquiet_seconds = 1\n[scrub]\ninterval_days = 0\n";
+    let pool = TestPool::new();
+    let ds = pool.dataset("mbp");
+    let bundle = pool.mountpoint().join("mbp/MattBookPro.sparsebundle");
+    std::fs::create_dir_all(bundle.join("bands")).unwrap();
+    let fixtures = repo_root().join("server/tests/fixtures/bundle");
+    write_record(
+        &bundle,
+        "com.apple.TimeMachine.MachineID.plist",
+        &std::fs::read(fixtures.join("MachineID-ok.plist")).unwrap(),
+    );
+    let first = ("2026-06-14-145122", "2026-06-14T03:51:22Z");
+    write_record(
+        &bundle,
+        "com.apple.TimeMachine.SnapshotHistory.plist",
+        history(&[first]).as_bytes(),
+    );
+    let d = Daemon::start(&[("MattBookPro", &ds)], SLOW);
+    // The server logs this once it has read the records as they are (its baseline).
+    let line = wait_for("the bundle to be watched", Duration::from_secs(20), || {
+        d.log_text()
+            .lines()
+            .find(|l| l.contains("watching Time Machine's records"))
+            .map(str::to_string)
+    })
+    .unwrap();
+    eprintln!("{line}");
+    let events = !line.contains("polling");
+
+    let next = ("2026-06-14-155240", "2026-06-14T04:52:40Z");
+    let written = std::time::Instant::now();
+    write_record(
+        &bundle,
+        "com.apple.TimeMachine.SnapshotHistory.plist",
+        history(&[first, next]).as_bytes(),
+    );
+    // quiet_seconds (1) plus a little; the poll would take up to 600 s.
+    let name = wait_for("the server's own snapshot", Duration::from_secs(8), || {
+        pool.snapshots(&ds).first().cloned()
+    })
+    .unwrap_or_else(|e| panic!("{e}: {}", d.log_text()));
+    let latency = written.elapsed();
+    eprintln!("rewrite to snapshot: {latency:?} (events: {events})");
+    assert_eq!(name, "20260614_0452");
+    assert_eq!(
+        pool.prop(&format!("{ds}@{name}"), "org.backstop:verified")
+            .0,
+        "good"
+    );
+
+    // Unmounted and mounted again: the old watch is dead; the server notices the new mount,
+    // watches it and sees the history written meanwhile.
+    {
+        let _lock = backstop_e2e::zfs_admin_lock();
+        backstop_e2e::run(&["zfs", "unmount", &ds]).unwrap();
+        // zfs-fuse has once refused the mount right after the unmount: try again briefly.
+        wait_for("zfs mount", Duration::from_secs(5), || {
+            backstop_e2e::run(&["zfs", "mount", &ds])
+                .map_err(|e| eprintln!("{e}"))
+                .ok()
+        })
+        .unwrap();
+    }
+    let third = ("2026-06-14-165012", "2026-06-14T05:50:12Z");
+    let written = std::time::Instant::now();
+    write_record(
+        &bundle,
+        "com.apple.TimeMachine.SnapshotHistory.plist",
+        history(&[first, next, third]).as_bytes(),
+    );
+    wait_for(
+        "a snapshot of the backup written after the remount",
+        Duration::from_secs(20),
+        || {
+            pool.snapshots(&ds)
+                .contains(&"20260614_0550".to_string())
+                .then_some(())
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}: {}", d.log_text()));
+    eprintln!(
+        "after a remount, rewrite to snapshot: {:?}",
+        written.elapsed()
+    );
+    let watched = d
+        .log_text()
+        .matches("watching Time Machine's records")
+        .count();
+    assert!(watched >= 2, "watched again: {}", d.log_text());
+
+    // Written after the watch was set up again: seen by its events.
+    let fourth = ("2026-06-14-175501", "2026-06-14T06:55:01Z");
+    let written = std::time::Instant::now();
+    write_record(
+        &bundle,
+        "com.apple.TimeMachine.SnapshotHistory.plist",
+        history(&[first, next, third, fourth]).as_bytes(),
+    );
+    wait_for(
+        "a snapshot through the new watch",
+        Duration::from_secs(8),
+        || {
+            pool.snapshots(&ds)
+                .contains(&"20260614_0655".to_string())
+                .then_some(())
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}: {}", d.log_text()));
+    eprintln!(
+        "through the new watch, rewrite to snapshot: {:?}",
+        written.elapsed()
+    );
+    assert_eq!(pool.snapshots(&ds).len(), 3);
+}
