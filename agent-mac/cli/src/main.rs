@@ -5,6 +5,8 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+mod agent_cmd;
+
 use backstop_agent_core::client::{default_server, pb_time};
 use backstop_agent_core::view::{
     self, AdoptJson, CreatedJson, EventJson, EventsJson, HealthJson, ListJson, MissedJson,
@@ -122,6 +124,11 @@ enum Command {
     },
     /// Show the server's version, zfs and shares.
     ServerInfo,
+    /// Write agent.toml: map each Time Machine destination to a share of --server.
+    Init(agent_cmd::InitArgs),
+    /// Run the Mac agent: snapshot after every Time Machine backup, notify about the server's
+    /// events (macOS; elsewhere with --replay).
+    Agent(agent_cmd::AgentArgs),
 }
 
 fn parse_time(s: &str) -> Result<Timestamp, String> {
@@ -132,7 +139,7 @@ fn parse_time(s: &str) -> Result<Timestamp, String> {
     })
 }
 
-enum Failure {
+pub(crate) enum Failure {
     Client(ClientError),
     Io(std::io::Error),
     /// Part of the operation failed; the output already says what.
@@ -153,7 +160,7 @@ impl From<std::io::Error> for Failure {
     }
 }
 
-fn print_json<T: serde::Serialize>(v: &T) -> std::io::Result<()> {
+pub(crate) fn print_json<T: serde::Serialize>(v: &T) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, v)?;
     writeln!(out)
@@ -179,6 +186,11 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             *verbose,
         )
         .await;
+    }
+    match &cli.command {
+        Command::Agent(args) => return agent_cmd::agent(args, cli.json).await,
+        Command::Init(args) => return agent_cmd::init(args, &cli.server, cli.json).await,
+        _ => {}
     }
     let client = Client::connect(&cli.server).await?;
     let tz = TimeZone::system();
@@ -371,7 +383,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 writeln!(out, "{}", r.message)?;
             }
         }
-        Command::Watch { .. } => unreachable!("handled above"),
+        Command::Watch { .. } | Command::Agent(_) | Command::Init(_) => {
+            unreachable!("handled above")
+        }
         Command::ServerInfo => {
             let info = client.server_info().await?;
             let j = ServerInfoJson::new(client.server(), &info);
