@@ -19,6 +19,7 @@ bench: setup
 	command -v sanoid >/dev/null || apt-get install -y -qq --no-install-recommends sanoid
 	cargo build --release --workspace --bins
 	cargo run --release -p backstop-e2e --bin bench
+	cargo run --release -p backstop-e2e --bin bench_restore
 
 # When zfs-fuse hangs (processes stuck in D state after a crash), this resets it.
 clean-zfs:

@@ -14,6 +14,9 @@ use crate::events::{Delivery, Event, EventKind, Severity};
 use crate::health::status::{DataErrors, Role, Scan, ScanKind};
 use crate::health::watcher::{HealthError, PoolReport, Watcher};
 use crate::pruning::{PruneReport, PruneRequest, Trigger};
+use crate::recovery::executor::Error as RecoveryError;
+use crate::recovery::plan::CnidHandling;
+use crate::recovery::{Mode, Operation, Progress, Recovery, RecoveryPlan, Target};
 use crate::retention::Decision;
 use crate::share::{Share, ShareSpace};
 use crate::snapshot::{Origin, Snapshot, Verification};
@@ -22,11 +25,16 @@ use crate::snapshotter::{CreateRequest, Error, Snapshotter};
 pub struct Api {
     core: Arc<Snapshotter>,
     health: Arc<Watcher>,
+    recovery: Arc<Recovery>,
 }
 
 impl Api {
-    pub fn new(core: Arc<Snapshotter>, health: Arc<Watcher>) -> Api {
-        Api { core, health }
+    pub fn new(core: Arc<Snapshotter>, health: Arc<Watcher>, recovery: Arc<Recovery>) -> Api {
+        Api {
+            core,
+            health,
+            recovery,
+        }
     }
 
     pub fn routes(self) -> tonic::service::Routes {
@@ -42,6 +50,7 @@ impl Api {
         .add_service(pb::agent_service_server::AgentServiceServer::from_arc(
             api.clone(),
         ))
+        .add_service(pb::recovery_service_server::RecoveryServiceServer::from_arc(api.clone()))
         .add_service(pb::event_service_server::EventServiceServer::from_arc(api))
     }
 }
@@ -193,6 +202,34 @@ pub fn event_to_pb(e: &Event) -> pb::Event {
             newest_good_time: newest_good
                 .as_ref()
                 .map(|s| ts(s.backup_time.unwrap_or(s.created))),
+        })),
+        EventKind::Recovery {
+            operation,
+            phase,
+            target,
+            mode,
+            step,
+            total,
+            kept,
+        } => Some(Kind::Recovery(pb::RecoveryEvent {
+            operation: operation.clone(),
+            phase: phase.clone(),
+            target: target.clone(),
+            mode: mode.clone(),
+            step: *step,
+            total: *total,
+            kept: kept.clone(),
+        })),
+        EventKind::CnidChecked {
+            clean,
+            rebuilt,
+            problems,
+            millis,
+        } => Some(Kind::CnidChecked(pb::CnidChecked {
+            clean: *clean,
+            rebuilt: *rebuilt,
+            problems: problems.clone(),
+            millis: *millis,
         })),
         EventKind::Other => None,
     };
@@ -580,5 +617,170 @@ impl pb::event_service_server::EventService for Api {
             Ok(pb::SubscribeResponse { item: Some(item) })
         });
         Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+fn recovery_status(e: RecoveryError) -> Status {
+    let msg = e.to_string();
+    match e {
+        RecoveryError::Share(e) => status(e),
+        RecoveryError::Plan(_) => Status::failed_precondition(msg),
+        RecoveryError::Busy(..) => Status::aborted(msg),
+        RecoveryError::LiveSession { .. } => Status::failed_precondition(msg),
+        RecoveryError::Service { .. } => Status::failed_precondition(msg),
+        RecoveryError::Failed(_) | RecoveryError::Journal(_) => Status::internal(msg),
+    }
+}
+
+fn recovery_request(r: pb::RecoveryRequest) -> Result<crate::recovery::Request, Status> {
+    let operation = match r.operation.as_str() {
+        "" | "restore" => Operation::Restore,
+        "undo" => Operation::Undo,
+        "finalize" => Operation::Finalize,
+        other => {
+            return Err(Status::invalid_argument(format!(
+                "operation '{}' is not known; use restore, undo or finalize",
+                other.escape_debug()
+            )));
+        }
+    };
+    let mode = Mode::parse(&r.mode).ok_or_else(|| {
+        Status::invalid_argument(format!(
+            "mode '{}' is not known; use clone-swap (the default) or rollback",
+            r.mode.escape_debug()
+        ))
+    })?;
+    let target = match (r.to.as_str(), r.last_good) {
+        ("", false) => Target::Newest,
+        ("", true) => Target::LastGood,
+        (_, true) => {
+            return Err(Status::invalid_argument(
+                "give either a snapshot (--to) or --last-good, not both",
+            ));
+        }
+        (name, false) => {
+            crate::snapshot::check_snapshot_name(name)
+                .map_err(|e| Status::invalid_argument(e.to_string()))?;
+            Target::Named(name.to_string())
+        }
+    };
+    Ok(crate::recovery::Request {
+        share: r.share,
+        operation,
+        target,
+        mode,
+        force: r.force,
+        dry_run: false,
+    })
+}
+
+fn plan_to_pb(p: &RecoveryPlan) -> pb::RecoveryPlan {
+    let (cnid, cnid_stable) = match &p.cnid {
+        CnidHandling::NotApplicable => ("none", true),
+        CnidHandling::Scan { stable } => ("scan", *stable),
+        CnidHandling::Rebuild { .. } => ("rebuild", false),
+    };
+    pb::RecoveryPlan {
+        operation: p.operation.as_str().into(),
+        share: p.share.clone(),
+        dataset: p.dataset.clone(),
+        mode: p.mode.as_str().into(),
+        target: p.target.clone(),
+        keeps: p.keeps.clone().unwrap_or_default(),
+        destroys: p.destroys.clone(),
+        frees: p.frees.unwrap_or(0),
+        cnid: cnid.into(),
+        cnid_stable,
+        warnings: p.warnings.clone(),
+        steps: p.steps.iter().map(|s| s.describe()).collect(),
+    }
+}
+
+type RecoveryStream = Pin<Box<dyn Stream<Item = Result<pb::RecoveryUpdate, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl pb::recovery_service_server::RecoveryService for Api {
+    type RecoverStream = RecoveryStream;
+
+    async fn plan_recovery(
+        &self,
+        req: Request<pb::RecoveryRequest>,
+    ) -> Result<Response<pb::RecoveryPlan>, Status> {
+        let r = recovery_request(req.into_inner())?;
+        let plan = self.recovery.plan(&r).await.map_err(recovery_status)?;
+        Ok(Response::new(plan_to_pb(&plan)))
+    }
+
+    async fn recover(
+        &self,
+        req: Request<pb::RecoveryRequest>,
+    ) -> Result<Response<RecoveryStream>, Status> {
+        use pb::recovery_update::Update;
+        let r = recovery_request(req.into_inner())?;
+        let (ptx, mut prx) = tokio::sync::mpsc::channel::<Progress>(64);
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<pb::RecoveryUpdate, Status>>(64);
+        // The plan runs to its end even when the client goes away.
+        let recovery = self.recovery.clone();
+        let job = tokio::spawn(async move { recovery.run(r, ptx).await });
+        tokio::spawn(async move {
+            while let Some(p) = prx.recv().await {
+                let update = match p {
+                    Progress::Plan(plan) => Update::Plan(plan_to_pb(&plan)),
+                    Progress::Step {
+                        index,
+                        total,
+                        description,
+                    } => Update::Step(pb::RecoveryStep {
+                        index: index as u32 + 1,
+                        total: total as u32,
+                        description,
+                    }),
+                };
+                let _ = tx
+                    .send(Ok(pb::RecoveryUpdate {
+                        update: Some(update),
+                    }))
+                    .await;
+            }
+            let last = match job.await {
+                Ok(Ok(outcome)) => {
+                    let summary = crate::recovery::executor::summary(&outcome);
+                    Ok(pb::RecoveryUpdate {
+                        update: Some(Update::Result(pb::RecoveryResult {
+                            summary,
+                            kept: outcome.kept.map(|k| k.dataset).unwrap_or_default(),
+                            millis: outcome.millis,
+                        })),
+                    })
+                }
+                Ok(Err(e)) => Err(recovery_status(e)),
+                Err(e) => Err(Status::internal(format!("the recovery task failed: {e}"))),
+            };
+            let _ = tx.send(last).await;
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn doctor(
+        &self,
+        req: Request<pb::DoctorRequest>,
+    ) -> Result<Response<pb::DoctorReport>, Status> {
+        let share = req.into_inner().share;
+        let service = self.recovery.service(&share).map_err(recovery_status)?;
+        let d = service
+            .doctor()
+            .await
+            .map_err(|e| Status::failed_precondition(format!("share '{share}': {e}")))?;
+        Ok(Response::new(pb::DoctorReport {
+            share,
+            service: d.service,
+            version: d.version,
+            findings: d.findings,
+            advice: d
+                .advice
+                .into_iter()
+                .map(|(summary, lines)| pb::Advice { summary, lines })
+                .collect(),
+        }))
     }
 }

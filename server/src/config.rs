@@ -26,6 +26,9 @@ pub struct Config {
     /// `retention` overrides applied.
     pub retention: RetentionConfig,
     pub share_retention: Vec<RetentionConfig>,
+    /// Per share (same order as `shares`): its file service.
+    pub services: Vec<ServiceConfig>,
+    pub recovery: RecoveryConfig,
     pub scrub: ScrubConfig,
     pub bundle: BundleConfig,
 }
@@ -33,7 +36,8 @@ pub struct Config {
 /// `[bundle]`: watching Time Machine's own record in each share's bundle.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BundleConfig {
-    /// How often the records are checked for changes.
+    /// The safety poll of the records (changes are normally seen at once through file events),
+    /// and the poll interval where the OS has no file events (illumos).
     pub poll_seconds: u64,
     /// How long the records must be unchanged before a new backup counts as finished.
     pub quiet_seconds: u64,
@@ -201,6 +205,8 @@ struct RawConfig {
     #[serde(default)]
     bundle: RawBundle,
     #[serde(default)]
+    recovery: RawRecovery,
+    #[serde(default)]
     share: Vec<RawShare>,
 }
 
@@ -213,6 +219,161 @@ struct RawZfs {
     zpool: Vec<String>,
     #[serde(default = "default_timeout")]
     timeout_seconds: u64,
+    #[serde(default)]
+    admin_lock: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRecovery {
+    #[serde(default)]
+    finalize_after_days: u32,
+}
+
+/// `[recovery]` (and `[zfs] admin_lock`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecoveryConfig {
+    /// A file locked (flock) around every mount, unmount, rename, clone, promote and destroy of a
+    /// dataset. Only for zfs-fuse, which wedges when those race with pool changes made by other
+    /// processes (the tests and the demo use one machine-wide lock).
+    pub admin_lock: Option<PathBuf>,
+    /// Destroy what a restore kept aside this many days later; 0 = only when asked.
+    pub finalize_after_days: u32,
+}
+
+/// How a share's file service is controlled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceConfig {
+    pub kind: ServiceKind,
+    /// The share's name as the service knows it (Samba share, Netatalk volume).
+    pub volume: String,
+    /// How to stop and start the service (Netatalk; optional for `none`).
+    pub control: Option<Control>,
+    /// argv printing one line per connected client; Netatalk's default reads `ps`.
+    pub sessions: Option<Vec<String>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServiceKind {
+    None,
+    Samba {
+        smb_conf: PathBuf,
+        smbcontrol: Vec<String>,
+        smbstatus: Vec<String>,
+        /// Where the per-share include fragments live.
+        fragment_dir: PathBuf,
+    },
+    Netatalk {
+        afp_conf: PathBuf,
+        /// Paths in afp.conf are relative to this (a chroot); `/` normally.
+        root: PathBuf,
+        dbd: Vec<String>,
+        netatalk: Vec<String>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Control {
+    pub stop: Vec<String>,
+    pub start: Vec<String>,
+}
+
+fn argv_key(v: Option<Vec<String>>, key: &str, default: &[&str]) -> Result<Vec<String>, String> {
+    let v = v.unwrap_or_else(|| default.iter().map(|s| s.to_string()).collect());
+    if v.is_empty() || v[0].is_empty() {
+        return Err(format!(
+            "{key}: give at least the program, e.g. [\"{}\"]",
+            default.first().unwrap_or(&"prog")
+        ));
+    }
+    Ok(v)
+}
+
+fn service_config(raw: RawService, share: &str, state_dir: &Path) -> Result<ServiceConfig, String> {
+    let volume = raw.volume.clone().unwrap_or_else(|| share.to_string());
+    validate_share_name(&volume).map_err(|m| format!("volume: {m}"))?;
+    let control = match (raw.manager.as_deref(), raw.stop, raw.start) {
+        (None, None, None) => None,
+        (None, Some(stop), Some(start)) => Some(Control {
+            stop: argv_key(Some(stop), "stop", &["prog"])?,
+            start: argv_key(Some(start), "start", &["prog"])?,
+        }),
+        (None, _, _) => return Err("give both stop and start (argv lists), or a manager".into()),
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+            return Err("give either manager or stop/start, not both".into());
+        }
+        (Some("systemctl"), None, None) => {
+            let unit = raw
+                .unit
+                .clone()
+                .ok_or("manager = \"systemctl\" needs unit, e.g. \"netatalk.service\"")?;
+            Some(Control {
+                stop: vec!["systemctl".into(), "stop".into(), unit.clone()],
+                start: vec!["systemctl".into(), "start".into(), unit],
+            })
+        }
+        (Some("svcadm"), None, None) => {
+            let fmri = raw
+                .fmri
+                .clone()
+                .ok_or("manager = \"svcadm\" needs fmri, e.g. \"svc:/network/netatalk:default\"")?;
+            Some(Control {
+                stop: vec!["svcadm".into(), "disable".into(), "-s".into(), fmri.clone()],
+                start: vec!["svcadm".into(), "enable".into(), "-s".into(), fmri],
+            })
+        }
+        (Some(m), None, None) => {
+            return Err(format!(
+                "manager: '{m}' is not known; use \"systemctl\" or \"svcadm\", or give stop/start argv"
+            ));
+        }
+    };
+    let sessions = match raw.sessions {
+        Some(v) => Some(argv_key(Some(v), "sessions", &["prog"])?),
+        None => None,
+    };
+    let kind = match raw.kind.as_str() {
+        "" | "none" => ServiceKind::None,
+        "samba" => {
+            if control.is_some() {
+                return Err("samba shares are taken offline one by one with smbcontrol; stop/start/manager do not apply".into());
+            }
+            crate::file_service::samba::validate_conf_share_name(&volume)
+                .map_err(|m| format!("volume: {m}"))?;
+            ServiceKind::Samba {
+                smb_conf: raw
+                    .smb_conf
+                    .unwrap_or_else(|| PathBuf::from("/etc/samba/smb.conf")),
+                smbcontrol: argv_key(raw.smbcontrol, "smbcontrol", &["smbcontrol"])?,
+                smbstatus: argv_key(raw.smbstatus, "smbstatus", &["smbstatus"])?,
+                fragment_dir: raw.fragment_dir.unwrap_or_else(|| state_dir.join("samba")),
+            }
+        }
+        "netatalk" => {
+            if control.is_none() {
+                return Err("netatalk needs a way to stop and start it: manager = \"systemctl\" with unit, manager = \"svcadm\" with fmri, or stop/start argv".into());
+            }
+            ServiceKind::Netatalk {
+                afp_conf: raw
+                    .afp_conf
+                    .unwrap_or_else(|| PathBuf::from("/etc/netatalk/afp.conf")),
+                root: raw.root.unwrap_or_else(|| PathBuf::from("/")),
+                dbd: argv_key(raw.dbd, "dbd", &["dbd"])?,
+                netatalk: argv_key(raw.netatalk, "netatalk", &["netatalk"])?,
+            }
+        }
+        other => {
+            return Err(format!(
+                "kind: '{other}' is not known; use \"netatalk\", \"samba\" or \"none\""
+            ));
+        }
+    };
+    Ok(ServiceConfig {
+        kind,
+        volume,
+        control,
+        sessions,
+    })
 }
 
 impl Default for RawZfs {
@@ -221,6 +382,7 @@ impl Default for RawZfs {
             zfs: default_zfs(),
             zpool: default_zpool(),
             timeout_seconds: default_timeout(),
+            admin_lock: None,
         }
     }
 }
@@ -247,6 +409,31 @@ struct RawShare {
     dataset: String,
     #[serde(default)]
     retention: RawRetention,
+    #[serde(default)]
+    service: Option<RawService>,
+}
+
+/// A share's `service = { … }`: how its file service is taken offline and back during a restore.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawService {
+    #[serde(default)]
+    kind: String,
+    volume: Option<String>,
+    stop: Option<Vec<String>>,
+    start: Option<Vec<String>>,
+    manager: Option<String>,
+    unit: Option<String>,
+    fmri: Option<String>,
+    sessions: Option<Vec<String>>,
+    smb_conf: Option<PathBuf>,
+    smbcontrol: Option<Vec<String>>,
+    smbstatus: Option<Vec<String>>,
+    fragment_dir: Option<PathBuf>,
+    afp_conf: Option<PathBuf>,
+    root: Option<PathBuf>,
+    dbd: Option<Vec<String>>,
+    netatalk: Option<Vec<String>>,
 }
 
 fn default_listen() -> String {
@@ -347,6 +534,7 @@ impl Config {
         let retention = raw.retention.apply(&RetentionConfig::default());
         check_retention(&retention, "retention").map_err(err)?;
         let mut share_retention = Vec::new();
+        let mut services = Vec::new();
         let mut shares: Vec<Share> = Vec::new();
         let mut by_name: BTreeMap<String, usize> = BTreeMap::new();
         for (i, s) in raw.share.iter().enumerate() {
@@ -386,6 +574,14 @@ impl Config {
                 name: s.name.clone(),
                 dataset: s.dataset.clone(),
             });
+            services.push(
+                service_config(
+                    s.service.clone().unwrap_or_default(),
+                    &s.name,
+                    &raw.state_dir,
+                )
+                .map_err(|m| err(format!("{key}.service ({}): {m}", s.name)))?,
+            );
         }
 
         Ok(Config {
@@ -404,6 +600,11 @@ impl Config {
             shares,
             retention,
             share_retention,
+            services,
+            recovery: RecoveryConfig {
+                admin_lock: raw.zfs.admin_lock,
+                finalize_after_days: raw.recovery.finalize_after_days,
+            },
             bundle: BundleConfig {
                 poll_seconds: raw.bundle.poll_seconds.max(1),
                 quiet_seconds: raw.bundle.quiet_seconds,
@@ -449,6 +650,70 @@ mod tests {
         assert_eq!(c.shares.len(), 2);
         assert_eq!(c.shares[0].name, "MattBookPro");
         assert_eq!(c.shares[0].dataset, "zones/MacBackup/MattBookPro");
+    }
+
+    #[test]
+    fn file_services_load_with_their_defaults() {
+        let c = sample("valid-services.toml").unwrap();
+        assert_eq!(c.recovery.finalize_after_days, 14);
+        let netatalk = &c.services[0];
+        assert_eq!(netatalk.volume, "MattBookPro");
+        assert_eq!(
+            netatalk.control.as_ref().unwrap().stop,
+            vec!["svcadm", "disable", "-s", "svc:/network/netatalk:default"]
+        );
+        assert!(matches!(
+            &netatalk.kind,
+            ServiceKind::Netatalk { afp_conf, dbd, .. }
+                if afp_conf == Path::new("/opt/local/etc/afp.conf") && dbd == &["dbd"]
+        ));
+        let samba = &c.services[1];
+        assert_eq!(samba.volume, "iMac-TM");
+        assert!(matches!(
+            &samba.kind,
+            ServiceKind::Samba { smb_conf, fragment_dir, .. }
+                if smb_conf == Path::new("/etc/samba/smb.conf")
+                    && fragment_dir == Path::new("/var/lib/backstop/samba")
+        ));
+        assert_eq!(
+            c.services[2].control.as_ref().unwrap().start,
+            vec!["/usr/local/bin/tm-on"]
+        );
+        assert_eq!(c.services[3].kind, ServiceKind::None);
+        assert_eq!(c.services[3].control, None);
+    }
+
+    #[test]
+    fn bad_file_services_are_refused_with_the_fix() {
+        let share = |service: &str| {
+            Config::parse(
+                &format!("[[share]]\nname='a'\ndataset='tank/a'\nservice = {{ {service} }}\n"),
+                "x.toml",
+            )
+            .unwrap_err()
+            .to_string()
+        };
+        let e = share("kind = 'afp'");
+        assert!(
+            e.contains("share[0].service (a): kind: 'afp' is not known"),
+            "{e}"
+        );
+        let e = share("kind = 'netatalk'");
+        assert!(e.contains("needs a way to stop and start it"), "{e}");
+        let e = share("kind = 'samba', stop = ['x'], start = ['y']");
+        assert!(e.contains("do not apply"), "{e}");
+        let e = share("kind = 'netatalk', manager = 'launchd'");
+        assert!(e.contains("'launchd' is not known"), "{e}");
+        let e = share("kind = 'netatalk', manager = 'systemctl'");
+        assert!(e.contains("needs unit"), "{e}");
+        let e = share("kind = 'none', stop = ['x']");
+        assert!(e.contains("give both stop and start"), "{e}");
+        let e = share("kind = 'none', stop = [], start = ['y']");
+        assert!(e.contains("stop: give at least the program"), "{e}");
+        let e = share("kind = 'samba', volume = '-rf'");
+        assert!(e.contains("volume"), "{e}");
+        let e = share("kind = 'samba', smb_conf = '/etc/samba/smb.conf', colour = 'red'");
+        assert!(e.contains("colour"), "{e}");
     }
 
     #[test]

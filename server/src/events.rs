@@ -69,6 +69,24 @@ pub enum EventKind {
         cksum: u64,
         repaired: u64,
     },
+    /// A restore, undo or finalize: started, each step, finished, reversed or failed.
+    Recovery {
+        operation: String,
+        phase: String,
+        target: String,
+        mode: String,
+        /// 1-based; 0 when not about one step.
+        step: u32,
+        total: u32,
+        kept: String,
+    },
+    /// Netatalk's `dbd` after a restore.
+    CnidChecked {
+        clean: bool,
+        rebuilt: bool,
+        problems: Vec<String>,
+        millis: u64,
+    },
     #[serde(other)]
     Other,
 }

@@ -10,8 +10,10 @@ pub mod bundle;
 pub mod bundle_watcher;
 pub mod config;
 pub mod events;
+pub mod file_service;
 pub mod health;
 pub mod pruning;
+pub mod recovery;
 pub mod retention;
 pub mod share;
 pub mod snapshot;
@@ -108,9 +110,6 @@ pub async fn serve(
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
-    let addr_file = config.state_dir.join(LISTEN_ADDR_FILE);
-    std::fs::write(&addr_file, format!("{addr}\n"))
-        .with_context(|| format!("cannot write {}", addr_file.display()))?;
 
     let tz = jiff::tz::TimeZone::system();
     let shares = config
@@ -166,7 +165,7 @@ pub async fn serve(
         config.scrub.pools.clone()
     };
     let health = Arc::new(health::watcher::Watcher::new(
-        core_runner,
+        core_runner.clone(),
         config.zfs.commands.clone(),
         core.zfs_info().capabilities.status_parsable,
         pools,
@@ -178,8 +177,45 @@ pub async fn serve(
     tokio::spawn(health.clone().run());
     tokio::spawn(bundle_watcher::BundleWatcher::new(core.clone(), config.bundle.clone()).run());
 
+    let mut services = std::collections::HashMap::new();
+    for (share, svc) in config.shares.iter().zip(&config.services) {
+        let service = file_service::FileService::new(svc.clone(), core_runner.clone());
+        if let Err(e) = service.prepare() {
+            tracing::warn!(share = %share.name, "file service: {e}");
+        }
+        services.insert(share.name.clone(), Arc::new(service));
+    }
+    let journal = recovery::journal::Journal::open(&config.state_dir)
+        .context("cannot open the recovery journal")?;
+    let recovery = Arc::new(recovery::Recovery::new(
+        core.clone(),
+        services,
+        journal,
+        config.recovery.admin_lock.clone(),
+    ));
+    // A restore a previous backstopd left half-done is finished or reversed before serving.
+    recovery
+        .resume_unfinished()
+        .await
+        .context("cannot end the unfinished recovery")?;
+    if config.recovery.finalize_after_days > 0 {
+        let recovery = recovery.clone();
+        let days = config.recovery.finalize_after_days;
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(3600));
+            loop {
+                tick.tick().await;
+                recovery.finalize_expired(days).await;
+            }
+        });
+    }
+    // Ready: scripts and tests wait for this file.
+    let addr_file = config.state_dir.join(LISTEN_ADDR_FILE);
+    std::fs::write(&addr_file, format!("{addr}\n"))
+        .with_context(|| format!("cannot write {}", addr_file.display()))?;
+
     tonic::transport::Server::builder()
-        .add_routes(api::Api::new(core, health).routes())
+        .add_routes(api::Api::new(core, health, recovery).routes())
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),
             shutdown,

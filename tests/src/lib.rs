@@ -3,6 +3,9 @@
 //!
 //! A missing part (no zfs, no built binaries) is a loud failure, never a skip.
 
+pub mod netatalk;
+pub mod samba;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Once;
@@ -273,6 +276,8 @@ pub struct Daemon {
     pub config: PathBuf,
     log: PathBuf,
     log_filter: String,
+    /// Extra environment of the next start (e.g. a test-only crash hook).
+    pub env: Vec<(String, String)>,
 }
 
 /// `[[share]]` entries for a config.
@@ -312,12 +317,27 @@ impl Daemon {
             config,
             log,
             log_filter: log_filter.to_string(),
+            env: Vec::new(),
         };
         d.spawn();
         d
     }
 
-    fn state_dir(&self) -> PathBuf {
+    /// Waits for the daemon to exit by itself (e.g. a test-only crash hook); true when it did.
+    pub fn wait_exit(&mut self, timeout: Duration) -> bool {
+        let Some(child) = self.child.as_mut() else {
+            return true;
+        };
+        let exited = wait_for("backstopd to exit", timeout, || {
+            child.try_wait().ok().flatten()
+        });
+        if exited.is_ok() {
+            self.child = None;
+        }
+        exited.is_ok()
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
         self.dir.path().join("state")
     }
 
@@ -334,6 +354,7 @@ impl Daemon {
             .arg(&self.config)
             .env("TZ", "UTC")
             .env("BACKSTOP_LOG", &self.log_filter)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)

@@ -6,6 +6,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 mod agent_cmd;
+mod restore_cmd;
 
 use backstop_agent_core::client::{default_server, pb_time};
 use backstop_agent_core::view::{
@@ -47,6 +48,10 @@ enum OriginArg {
 enum Command {
     /// List the shares the server manages.
     Shares,
+    /// Restore a share to a snapshot (undoable), or undo / finalize the last restore.
+    Restore(restore_cmd::RestoreArgs),
+    /// Say how a share's file service is set up for restores, and what to change.
+    Doctor { share: String },
     /// Take a snapshot of a share now.
     Snapshot {
         share: String,
@@ -197,6 +202,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
     let keep_command = matches!(cli.command, Command::Keep { .. });
     match cli.command {
+        Command::Restore(a) => return restore_cmd::restore(&client, &a, cli.json).await,
+        Command::Doctor { share } => return restore_cmd::doctor(&client, &share, cli.json).await,
         Command::Shares => {
             let info = client.server_info().await?;
             if cli.json {

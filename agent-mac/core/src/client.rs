@@ -230,6 +230,38 @@ impl Client {
             .map_err(|s| self.error(s))
     }
 
+    /// The plan a recovery request would carry out (changes nothing).
+    pub async fn plan_recovery(
+        &self,
+        r: pb::RecoveryRequest,
+    ) -> Result<pb::RecoveryPlan, ClientError> {
+        let mut c = pb::recovery_service_client::RecoveryServiceClient::new(self.channel.clone());
+        c.plan_recovery(r)
+            .await
+            .map(|r| r.into_inner())
+            .map_err(|s| self.error(s))
+    }
+
+    /// Carries out a recovery request: the plan, each step, then the result.
+    pub async fn recover(&self, r: pb::RecoveryRequest) -> Result<Updates, ClientError> {
+        let mut c = pb::recovery_service_client::RecoveryServiceClient::new(self.channel.clone());
+        let stream = c.recover(r).await.map_err(|s| self.error(s))?.into_inner();
+        Ok(Updates {
+            client: self.clone(),
+            stream,
+        })
+    }
+
+    pub async fn doctor(&self, share: &str) -> Result<pb::DoctorReport, ClientError> {
+        let mut c = pb::recovery_service_client::RecoveryServiceClient::new(self.channel.clone());
+        c.doctor(pb::DoctorRequest {
+            share: share.to_string(),
+        })
+        .await
+        .map(|r| r.into_inner())
+        .map_err(|s| self.error(s))
+    }
+
     /// Subscribes to events after `after_cursor`; see `SubscribeRequest`.
     pub async fn subscribe(
         &self,
@@ -267,6 +299,26 @@ impl Subscription {
                 Ok(Some(pb::SubscribeResponse { item: Some(item) })) => return Ok(Some(item)),
                 // An item of a kind this client does not know: skip it.
                 Ok(Some(pb::SubscribeResponse { item: None })) => continue,
+                Ok(None) => return Ok(None),
+                Err(s) => return Err(self.client.error(s)),
+            }
+        }
+    }
+}
+
+/// The updates of a running recovery.
+pub struct Updates {
+    client: Client,
+    stream: tonic::Streaming<pb::RecoveryUpdate>,
+}
+
+impl Updates {
+    /// The next update, or `None` when the recovery ended.
+    pub async fn next(&mut self) -> Result<Option<pb::recovery_update::Update>, ClientError> {
+        loop {
+            match self.stream.message().await {
+                Ok(Some(pb::RecoveryUpdate { update: Some(u) })) => return Ok(Some(u)),
+                Ok(Some(pb::RecoveryUpdate { update: None })) => continue,
                 Ok(None) => return Ok(None),
                 Err(s) => return Err(self.client.error(s)),
             }

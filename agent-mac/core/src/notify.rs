@@ -108,6 +108,20 @@ pub fn notification_for(event: &pb::Event) -> Option<Notification> {
             pb::Severity::Info | pb::Severity::Unspecified => None,
         },
         Some(Kind::VerificationFailed(v)) => Some(verification_failed(event, v)),
+        // A restore's start and steps are shown by whoever asked; its end is news.
+        Some(Kind::Recovery(r)) => match r.phase.as_str() {
+            "finished" => Some(Notification {
+                title: match r.operation.as_str() {
+                    "undo" => "Restore undone".into(),
+                    "finalize" => "Restore finalized".into(),
+                    _ => "Backup share restored".into(),
+                },
+                body: sentence(after_name(&event.summary, &event.share)),
+                urgency: Urgency::Normal,
+            }),
+            "failed" | "reversed" => unknown(event),
+            _ => None,
+        },
         // Both follow from something the user did or saw happen.
         Some(Kind::ServerStarted(_)) | Some(Kind::SnapshotsAdopted(_)) => None,
         // A kind from a newer server (or one added to the contract since this was written): its

@@ -493,6 +493,8 @@ impl From<&pb::Event> for EventJson {
             Some(Kind::PoolHealthChanged(_)) => ("pool_health_changed", None, None),
             Some(Kind::BackupEnded(_)) => ("backup_ended", None, None),
             Some(Kind::VerificationFailed(_)) => ("verification_failed", None, None),
+            Some(Kind::Recovery(_)) => ("recovery", None, None),
+            Some(Kind::CnidChecked(_)) => ("cnid_checked", None, None),
             None => ("other", None, None),
         };
         let health = match &e.kind {

@@ -140,6 +140,46 @@ impl ZfsCommands {
         self.zfs().arg("inherit").arg(prop).arg(target)
     }
 
+    /// `zfs clone -o canmount=noauto DATASET@SNAP NEW`: a writable copy of a snapshot that does
+    /// not take a mountpoint by itself (zfs-fuse mounts it anyway; the recovery unmounts it).
+    pub fn clone_noauto(&self, snapshot: &str, new: &str) -> Argv {
+        self.zfs()
+            .args(["clone", "-o", "canmount=noauto"])
+            .arg(snapshot)
+            .arg(new)
+    }
+
+    /// `zfs rename FROM TO` (datasets; both unmounted first on zfs-fuse, which says "busy").
+    pub fn rename(&self, from: &str, to: &str) -> Argv {
+        self.zfs().arg("rename").arg(from).arg(to)
+    }
+
+    /// `zfs mount DATASET`.
+    pub fn mount(&self, dataset: &str) -> Argv {
+        self.zfs().arg("mount").arg(dataset)
+    }
+
+    /// `zfs unmount DATASET`.
+    pub fn unmount(&self, dataset: &str) -> Argv {
+        self.zfs().arg("unmount").arg(dataset)
+    }
+
+    /// `zfs promote CLONE`: the clone takes over its origin's older snapshots.
+    pub fn promote(&self, dataset: &str) -> Argv {
+        self.zfs().arg("promote").arg(dataset)
+    }
+
+    /// `zfs rollback -r DATASET@SNAP`: destroys every newer snapshot.
+    pub fn rollback_destroying_newer(&self, snapshot: &str) -> Argv {
+        self.zfs().args(["rollback", "-r"]).arg(snapshot)
+    }
+
+    /// `zfs destroy -r DATASET`: a whole dataset with its snapshots (never `-R`: clones of it
+    /// make this fail rather than disappear).
+    pub fn destroy_dataset(&self, dataset: &str) -> Argv {
+        self.zfs().args(["destroy", "-r"]).arg(dataset)
+    }
+
     /// `zpool status -v [-p] POOL…`: the health of the pools, with the files that have permanent
     /// errors; `-p` (exact counters) where the zpool has it.
     pub fn pool_status(&self, pools: &[String], parsable: bool) -> Argv {
