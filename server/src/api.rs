@@ -10,6 +10,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
+use crate::access::{Access, Transport};
 use crate::events::{Delivery, Event, EventKind, Severity};
 use crate::health::status::{DataErrors, Role, Scan, ScanKind};
 use crate::health::watcher::{HealthError, PoolReport, Watcher};
@@ -18,22 +19,31 @@ use crate::recovery::executor::Error as RecoveryError;
 use crate::recovery::plan::CnidHandling;
 use crate::recovery::{Mode, Operation, Progress, Recovery, RecoveryPlan, Target};
 use crate::retention::Decision;
+use crate::security::authz::{Action, Identity, event_visible, share_visible};
 use crate::share::{Share, ShareSpace};
 use crate::snapshot::{Origin, Snapshot, Verification};
 use crate::snapshotter::{CreateRequest, Error, Snapshotter};
 
+#[derive(Clone)]
 pub struct Api {
     core: Arc<Snapshotter>,
     health: Arc<Watcher>,
     recovery: Arc<Recovery>,
+    access: Access,
 }
 
 impl Api {
-    pub fn new(core: Arc<Snapshotter>, health: Arc<Watcher>, recovery: Arc<Recovery>) -> Api {
+    pub fn new(
+        core: Arc<Snapshotter>,
+        health: Arc<Watcher>,
+        recovery: Arc<Recovery>,
+        access: Access,
+    ) -> Api {
         Api {
             core,
             health,
             recovery,
+            access,
         }
     }
 
@@ -51,6 +61,9 @@ impl Api {
             api.clone(),
         ))
         .add_service(pb::recovery_service_server::RecoveryServiceServer::from_arc(api.clone()))
+        .add_service(pb::pairing_service_server::PairingServiceServer::from_arc(
+            api.clone(),
+        ))
         .add_service(pb::event_service_server::EventServiceServer::from_arc(api))
     }
 }
@@ -247,8 +260,9 @@ pub fn event_to_pb(e: &Event) -> pb::Event {
 impl pb::server_service_server::ServerService for Api {
     async fn get_server_info(
         &self,
-        _req: Request<pb::GetServerInfoRequest>,
+        req: Request<pb::GetServerInfoRequest>,
     ) -> Result<Response<pb::ServerInfo>, Status> {
+        let who = self.access.check(&req, &Action::ServerInfo)?;
         let info = self.core.zfs_info();
         let (oldest, latest) = self.core.events().bounds();
         Ok(Response::new(pb::ServerInfo {
@@ -258,7 +272,12 @@ impl pb::server_service_server::ServerService for Api {
                 version: info.version.clone(),
                 capabilities: info.capabilities.names(),
             }),
-            shares: self.core.shares().map(share_to_pb).collect(),
+            shares: self
+                .core
+                .shares()
+                .filter(|s| share_visible(&who, &s.name))
+                .map(share_to_pb)
+                .collect(),
             oldest_event_cursor: oldest,
             latest_event_cursor: latest,
         }))
@@ -271,7 +290,47 @@ impl pb::snapshot_service_server::SnapshotService for Api {
         &self,
         req: Request<pb::CreateSnapshotRequest>,
     ) -> Result<Response<pb::CreateSnapshotResponse>, Status> {
-        let r = req.into_inner();
+        let action = Action::Snapshot {
+            share: req.get_ref().share.clone(),
+        };
+        let who = self.access.check(&req, &action)?;
+        let source = req.remote_addr();
+        let result = self.create_snapshot_as(req.into_inner()).await;
+        self.access.audited(&who, source, &action, result)
+    }
+
+    async fn list_snapshots(
+        &self,
+        req: Request<pb::ListSnapshotsRequest>,
+    ) -> Result<Response<pb::ListSnapshotsResponse>, Status> {
+        self.access.check(
+            &req,
+            &Action::List {
+                share: req.get_ref().share.clone(),
+            },
+        )?;
+        self.list_snapshots_as(req.into_inner()).await
+    }
+
+    async fn adopt_snapshots(
+        &self,
+        req: Request<pb::AdoptSnapshotsRequest>,
+    ) -> Result<Response<pb::AdoptSnapshotsResponse>, Status> {
+        let action = Action::Adopt {
+            share: req.get_ref().share.clone(),
+        };
+        let who = self.access.check(&req, &action)?;
+        let source = req.remote_addr();
+        let result = self.adopt_as(req.into_inner()).await;
+        self.access.audited(&who, source, &action, result)
+    }
+}
+
+impl Api {
+    async fn create_snapshot_as(
+        &self,
+        r: pb::CreateSnapshotRequest,
+    ) -> Result<Response<pb::CreateSnapshotResponse>, Status> {
         let origin = match r.origin() {
             pb::SnapshotOrigin::Unspecified | pb::SnapshotOrigin::Manual => Origin::Manual,
             pb::SnapshotOrigin::Backup => Origin::Backup,
@@ -311,15 +370,11 @@ impl pb::snapshot_service_server::SnapshotService for Api {
         }))
     }
 
-    async fn list_snapshots(
+    async fn list_snapshots_as(
         &self,
-        req: Request<pb::ListSnapshotsRequest>,
+        r: pb::ListSnapshotsRequest,
     ) -> Result<Response<pb::ListSnapshotsResponse>, Status> {
-        let listing = self
-            .core
-            .list(&req.into_inner().share)
-            .await
-            .map_err(status)?;
+        let listing = self.core.list(&r.share).await.map_err(status)?;
         Ok(Response::new(pb::ListSnapshotsResponse {
             share: Some(share_to_pb(&listing.share)),
             space: Some(space_to_pb(&listing.space)),
@@ -327,15 +382,11 @@ impl pb::snapshot_service_server::SnapshotService for Api {
         }))
     }
 
-    async fn adopt_snapshots(
+    async fn adopt_as(
         &self,
-        req: Request<pb::AdoptSnapshotsRequest>,
+        r: pb::AdoptSnapshotsRequest,
     ) -> Result<Response<pb::AdoptSnapshotsResponse>, Status> {
-        let adoption = self
-            .core
-            .adopt(&req.into_inner().share)
-            .await
-            .map_err(status)?;
+        let adoption = self.core.adopt(&r.share).await.map_err(status)?;
         Ok(Response::new(pb::AdoptSnapshotsResponse {
             adopted: adoption.adopted.iter().map(snapshot_to_pb).collect(),
             skipped: adoption.skipped,
@@ -388,7 +439,37 @@ impl pb::retention_service_server::RetentionService for Api {
         &self,
         req: Request<pb::PruneRequest>,
     ) -> Result<Response<pb::PruneResponse>, Status> {
+        let action = Action::Prune {
+            share: req.get_ref().share.clone(),
+        };
+        let who = self.access.check(&req, &action)?;
+        let source = req.remote_addr();
         let r = req.into_inner();
+        let dry_run = r.dry_run;
+        let result = self.prune_as(r).await;
+        if dry_run {
+            result
+        } else {
+            self.access.audited(&who, source, &action, result)
+        }
+    }
+
+    async fn set_keep(
+        &self,
+        req: Request<pb::SetKeepRequest>,
+    ) -> Result<Response<pb::SetKeepResponse>, Status> {
+        let action = Action::Keep {
+            share: req.get_ref().share.clone(),
+        };
+        let who = self.access.check(&req, &action)?;
+        let source = req.remote_addr();
+        let result = self.set_keep_as(req.into_inner()).await;
+        self.access.audited(&who, source, &action, result)
+    }
+}
+
+impl Api {
+    async fn prune_as(&self, r: pb::PruneRequest) -> Result<Response<pb::PruneResponse>, Status> {
         let report = self
             .core
             .prune(PruneRequest {
@@ -402,11 +483,10 @@ impl pb::retention_service_server::RetentionService for Api {
         Ok(Response::new(report_to_pb(&report)))
     }
 
-    async fn set_keep(
+    async fn set_keep_as(
         &self,
-        req: Request<pb::SetKeepRequest>,
+        r: pb::SetKeepRequest,
     ) -> Result<Response<pb::SetKeepResponse>, Status> {
-        let r = req.into_inner();
         let snap = self
             .core
             .set_keep(&r.share, &r.snapshot, r.keep)
@@ -538,8 +618,9 @@ fn pool_report_to_pb(r: &PoolReport) -> pb::PoolHealth {
 impl pb::health_service_server::HealthService for Api {
     async fn get_health(
         &self,
-        _req: Request<pb::GetHealthRequest>,
+        req: Request<pb::GetHealthRequest>,
     ) -> Result<Response<pb::HealthReport>, Status> {
+        self.access.check(&req, &Action::Health)?;
         let reports = self.health.report().await.map_err(health_status)?;
         Ok(Response::new(pb::HealthReport {
             pools: reports.iter().map(pool_report_to_pb).collect(),
@@ -550,16 +631,24 @@ impl pb::health_service_server::HealthService for Api {
         &self,
         req: Request<pb::ScrubRequest>,
     ) -> Result<Response<pb::ScrubResponse>, Status> {
+        let action = Action::Scrub {
+            pool: req.get_ref().pool.clone(),
+        };
+        let who = self.access.check(&req, &action)?;
+        let source = req.remote_addr();
         let r = req.into_inner();
-        let message = self
+        let result = self
             .health
             .scrub(&r.pool, r.stop)
             .await
-            .map_err(health_status)?;
-        Ok(Response::new(pb::ScrubResponse {
-            pool: r.pool,
-            message,
-        }))
+            .map_err(health_status)
+            .map(|message| {
+                Response::new(pb::ScrubResponse {
+                    pool: r.pool.clone(),
+                    message,
+                })
+            });
+        self.access.audited(&who, source, &action, result)
     }
 }
 
@@ -569,7 +658,22 @@ impl pb::agent_service_server::AgentService for Api {
         &self,
         req: Request<pb::BackupReport>,
     ) -> Result<Response<pb::ReportBackupResponse>, Status> {
+        let action = Action::ReportBackup {
+            share: req.get_ref().share.clone(),
+        };
+        let who = self.access.check(&req, &action)?;
+        let source = req.remote_addr();
         let r = req.into_inner();
+        let result = self.report_backup_as(r);
+        self.access.audited(&who, source, &action, result)
+    }
+}
+
+impl Api {
+    fn report_backup_as(
+        &self,
+        r: pb::BackupReport,
+    ) -> Result<Response<pb::ReportBackupResponse>, Status> {
         let event = self
             .core
             .report_backup(crate::snapshotter::BackupReport {
@@ -598,11 +702,15 @@ impl pb::event_service_server::EventService for Api {
         req: Request<pb::SubscribeRequest>,
     ) -> Result<Response<EventStream>, Status> {
         use pb::subscribe_response::Item;
+        let who = self.access.check(&req, &Action::Subscribe)?;
         let r = req.into_inner();
         let rx = self
             .core
             .events()
             .subscribe(r.after_cursor, r.follow, r.live_only);
+        if let Identity::Client(_) = &who {
+            return Ok(Response::new(self.client_stream(who, rx)));
+        }
         let stream = ReceiverStream::new(rx).map(|d| {
             let item = match d {
                 Delivery::Event(e) => Item::Event(event_to_pb(&e)),
@@ -617,6 +725,59 @@ impl pb::event_service_server::EventService for Api {
             Ok(pb::SubscribeResponse { item: Some(item) })
         });
         Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+impl Api {
+    /// A paired client's event stream: only the events of its shares (and those about no
+    /// share), and it ends as soon as the client is revoked.
+    fn client_stream(
+        &self,
+        who: Identity,
+        mut rx: tokio::sync::mpsc::Receiver<Delivery>,
+    ) -> EventStream {
+        use pb::subscribe_response::Item;
+        let (tx, out) = tokio::sync::mpsc::channel(64);
+        let access = self.access.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                let d = tokio::select! {
+                    d = rx.recv() => match d {
+                        Some(d) => d,
+                        None => break,
+                    },
+                    _ = tick.tick() => {
+                        if let Err(status) = access.still_allowed(&who, &Action::Subscribe) {
+                            let _ = tx.send(Err(status)).await;
+                            break;
+                        }
+                        continue;
+                    }
+                };
+                let item = match d {
+                    Delivery::Event(e) if event_visible(&who, e.share.as_deref()) => {
+                        Item::Event(event_to_pb(&e))
+                    }
+                    Delivery::Event(_) => continue,
+                    Delivery::Missed { after, oldest_kept } => Item::Missed(pb::EventsMissed {
+                        after_cursor: after,
+                        oldest_kept_cursor: oldest_kept,
+                    }),
+                    Delivery::CaughtUp { latest } => Item::CaughtUp(pb::CaughtUp {
+                        latest_cursor: latest,
+                    }),
+                };
+                if tx
+                    .send(Ok(pb::SubscribeResponse { item: Some(item) }))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        });
+        Box::pin(ReceiverStream::new(out))
     }
 }
 
@@ -706,6 +867,12 @@ impl pb::recovery_service_server::RecoveryService for Api {
         &self,
         req: Request<pb::RecoveryRequest>,
     ) -> Result<Response<pb::RecoveryPlan>, Status> {
+        self.access.check(
+            &req,
+            &Action::PlanRestore {
+                share: req.get_ref().share.clone(),
+            },
+        )?;
         let r = recovery_request(req.into_inner())?;
         let plan = self.recovery.plan(&r).await.map_err(recovery_status)?;
         Ok(Response::new(plan_to_pb(&plan)))
@@ -716,7 +883,13 @@ impl pb::recovery_service_server::RecoveryService for Api {
         req: Request<pb::RecoveryRequest>,
     ) -> Result<Response<RecoveryStream>, Status> {
         use pb::recovery_update::Update;
+        let action = Action::Restore {
+            share: req.get_ref().share.clone(),
+        };
+        let who = self.access.check(&req, &action)?;
+        let source = req.remote_addr();
         let r = recovery_request(req.into_inner())?;
+        let access = self.access.clone();
         let (ptx, mut prx) = tokio::sync::mpsc::channel::<Progress>(64);
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<pb::RecoveryUpdate, Status>>(64);
         // The plan runs to its end even when the client goes away.
@@ -744,6 +917,17 @@ impl pb::recovery_service_server::RecoveryService for Api {
             }
             let last = match job.await {
                 Ok(Ok(outcome)) => {
+                    access.record(&who, source, &action, Ok(()));
+                    Ok(Ok(outcome))
+                }
+                Ok(Err(e)) => {
+                    access.record(&who, source, &action, Err(e.to_string()));
+                    Ok(Err(e))
+                }
+                Err(e) => Err(e),
+            };
+            let last = match last {
+                Ok(Ok(outcome)) => {
                     let summary = crate::recovery::executor::summary(&outcome);
                     Ok(pb::RecoveryUpdate {
                         update: Some(Update::Result(pb::RecoveryResult {
@@ -765,6 +949,12 @@ impl pb::recovery_service_server::RecoveryService for Api {
         &self,
         req: Request<pb::DoctorRequest>,
     ) -> Result<Response<pb::DoctorReport>, Status> {
+        self.access.check(
+            &req,
+            &Action::Doctor {
+                share: req.get_ref().share.clone(),
+            },
+        )?;
         let share = req.into_inner().share;
         let service = self.recovery.service(&share).map_err(recovery_status)?;
         let d = service
@@ -782,5 +972,46 @@ impl pb::recovery_service_server::RecoveryService for Api {
                 .map(|(summary, lines)| pb::Advice { summary, lines })
                 .collect(),
         }))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::pairing_service_server::PairingService for Api {
+    async fn pair(
+        &self,
+        req: Request<pb::PairRequest>,
+    ) -> Result<Response<pb::PairResponse>, Status> {
+        let Transport::Tls(sec) = &self.access.transport else {
+            return Err(Status::failed_precondition(
+                "this listener is plaintext on loopback: pairing happens over TLS (the server's non-loopback address)",
+            ));
+        };
+        let source = req.remote_addr();
+        let ip = source.map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip());
+        let r = req.into_inner();
+        let sec = sec.clone();
+        let (name, csr, code) = (r.name.clone(), r.csr_pem, r.code);
+        let result = tokio::task::spawn_blocking(move || sec.pair(&name, &csr, &code, ip))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?;
+        let action = Action::Pair;
+        match result {
+            Ok(p) => {
+                let who = Identity::Client(p.client.clone());
+                self.access.record(&who, source, &action, Ok(()));
+                Ok(Response::new(pb::PairResponse {
+                    client_name: p.client.name.clone(),
+                    cert_pem: p.cert_pem,
+                    ca_pem: p.ca_cert_pem,
+                    shares: p.client.shares.clone(),
+                    admin: p.client.admin,
+                }))
+            }
+            Err(e) => {
+                self.access
+                    .record(&Identity::Unpaired, source, &action, Err(e.clone()));
+                Err(Status::permission_denied(e))
+            }
+        }
     }
 }

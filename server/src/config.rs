@@ -18,6 +18,11 @@ pub const DEFAULT_CONFIG_PATH: &str = "/etc/backstop/backstopd.toml";
 #[derive(Clone, Debug)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// A second, plaintext listener on loopback for the server's own admin (when `listen` serves
+    /// TLS).
+    pub local_listen: Option<SocketAddr>,
+    /// Plaintext on a non-loopback `listen` (warned about at every start).
+    pub insecure: bool,
     pub state_dir: PathBuf,
     pub zfs: ZfsConfig,
     pub events: EventsConfig,
@@ -192,6 +197,10 @@ pub struct EventsConfig {
 struct RawConfig {
     #[serde(default = "default_listen")]
     listen: String,
+    #[serde(default)]
+    local_listen: Option<String>,
+    #[serde(default)]
+    insecure: bool,
     #[serde(default = "default_state_dir")]
     state_dir: PathBuf,
     #[serde(default)]
@@ -584,8 +593,26 @@ impl Config {
             );
         }
 
+        let local_listen = match &raw.local_listen {
+            None => None,
+            Some(l) => {
+                let a: SocketAddr = l.parse().map_err(|_| {
+                    err(format!(
+                        "local_listen: '{l}' is not an address:port (e.g. \"127.0.0.1:7462\")"
+                    ))
+                })?;
+                if !a.ip().is_loopback() {
+                    return Err(err(format!(
+                        "local_listen: '{l}' is not a loopback address; the local listener is plaintext and needs no pairing, so it only listens on 127.0.0.1 or ::1"
+                    )));
+                }
+                Some(a)
+            }
+        };
         Ok(Config {
             listen,
+            local_listen,
+            insecure: raw.insecure,
             state_dir: raw.state_dir,
             zfs: ZfsConfig {
                 commands: ZfsCommands {

@@ -5,6 +5,7 @@
 //! one runner), [`events::EventLog`] (durable, cursor-addressed, fanned out),
 //! [`snapshotter::Snapshotter`] (the snapshot service's core) and [`api`] (tonic translation).
 
+pub mod access;
 pub mod api;
 pub mod bundle;
 pub mod bundle_watcher;
@@ -15,6 +16,7 @@ pub mod health;
 pub mod pruning;
 pub mod recovery;
 pub mod retention;
+pub mod security;
 pub mod share;
 pub mod snapshot;
 pub mod snapshotter;
@@ -27,6 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use futures_util::FutureExt;
 
 use crate::config::Config;
 use crate::events::{EventKind, EventLog, NewEvent, Severity};
@@ -36,6 +39,9 @@ use crate::zfs::{ProcessRunner, Runner};
 /// The file in the state dir where the daemon writes the address it listens on (useful with
 /// port 0, and for scripts waiting for the daemon to be ready).
 pub const LISTEN_ADDR_FILE: &str = "listen-addr";
+
+/// Where the daemon writes the address of its plaintext loopback listener (`local_listen`).
+pub const LOCAL_LISTEN_ADDR_FILE: &str = "local-listen-addr";
 
 /// Creates the state dir (owner-only) and takes its lock, so two daemons never share one.
 fn prepare_state_dir(dir: &Path) -> anyhow::Result<std::fs::File> {
@@ -110,6 +116,34 @@ pub async fn serve(
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
+    let main_transport = if addr.ip().is_loopback() {
+        access::Transport::Local
+    } else if config.insecure {
+        tracing::warn!(
+            %addr,
+            "insecure = true: serving PLAINTEXT on a non-loopback address; anyone who can reach it can destroy snapshots and restore shares"
+        );
+        access::Transport::Local
+    } else {
+        let tls = security::ca::load(&config.state_dir).map_err(|e| {
+            anyhow::anyhow!(
+                "{addr} is not a loopback address, so backstopd serves TLS, but: {e} (run `backstopd init` first, or set insecure = true)"
+            )
+        })?;
+        access::Transport::Tls(Arc::new(access::Security::open(&config.state_dir, tls)?))
+    };
+    let local_listener = match config.local_listen {
+        Some(l) => Some(
+            tokio::net::TcpListener::bind(l)
+                .await
+                .with_context(|| format!("cannot listen on {l} (local_listen)"))?,
+        ),
+        None => None,
+    };
+    let local_addr = match &local_listener {
+        Some(l) => Some(l.local_addr()?),
+        None => None,
+    };
 
     let tz = jiff::tz::TimeZone::system();
     let shares = config
@@ -213,15 +247,88 @@ pub async fn serve(
     let addr_file = config.state_dir.join(LISTEN_ADDR_FILE);
     std::fs::write(&addr_file, format!("{addr}\n"))
         .with_context(|| format!("cannot write {}", addr_file.display()))?;
+    if let Some(l) = local_addr {
+        let f = config.state_dir.join(LOCAL_LISTEN_ADDR_FILE);
+        std::fs::write(&f, format!("{l}\n"))
+            .with_context(|| format!("cannot write {}", f.display()))?;
+    }
 
-    tonic::transport::Server::builder()
-        .add_routes(api::Api::new(core, health, recovery).routes())
-        .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
-            shutdown,
+    let audit = Arc::new(
+        security::audit::AuditLog::open(&config.state_dir, 10_000)
+            .context("cannot open the audit log")?,
+    );
+    let api = |transport: access::Transport| {
+        api::Api::new(
+            core.clone(),
+            health.clone(),
+            recovery.clone(),
+            access::Access {
+                transport,
+                audit: audit.clone(),
+            },
         )
-        .await
-        .context("gRPC server failed")?;
+        .routes()
+    };
+    // Bounded: streams per connection and their concurrency; messages by tonic's 4 MiB default.
+    let builder = || {
+        tonic::transport::Server::builder()
+            .max_concurrent_streams(Some(64))
+            .concurrency_limit_per_connection(64)
+            .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            .http2_keepalive_timeout(Some(Duration::from_secs(20)))
+    };
+    let shutdown = shutdown.shared();
+    let local = async {
+        match local_listener {
+            Some(l) => {
+                builder()
+                    .add_routes(api(access::Transport::Local))
+                    .serve_with_incoming_shutdown(
+                        tokio_stream::wrappers::TcpListenerStream::new(l),
+                        shutdown.clone(),
+                    )
+                    .await
+            }
+            None => Ok(()),
+        }
+    };
+    let main = async {
+        match &main_transport {
+            access::Transport::Tls(sec) => {
+                let tls = tonic::transport::ServerTlsConfig::new()
+                    .identity(tonic::transport::Identity::from_pem(
+                        &sec.tls.server_cert_pem,
+                        &sec.tls.server_key_pem,
+                    ))
+                    .client_ca_root(tonic::transport::Certificate::from_pem(
+                        &sec.tls.ca_cert_pem,
+                    ))
+                    // A Mac that is pairing has no certificate yet; every handler checks identity.
+                    .client_auth_optional(true);
+                tracing::info!(%addr, ca = %sec.tls.ca_fingerprint(), "serving TLS");
+                builder()
+                    .tls_config(tls)?
+                    .add_routes(api(main_transport.clone()))
+                    .serve_with_incoming_shutdown(
+                        tokio_stream::wrappers::TcpListenerStream::new(listener),
+                        shutdown.clone(),
+                    )
+                    .await
+            }
+            access::Transport::Local => {
+                builder()
+                    .add_routes(api(main_transport.clone()))
+                    .serve_with_incoming_shutdown(
+                        tokio_stream::wrappers::TcpListenerStream::new(listener),
+                        shutdown.clone(),
+                    )
+                    .await
+            }
+        }
+    };
+    let (main, local) = tokio::join!(main, local);
+    main.context("gRPC server failed")?;
+    local.context("gRPC server (local_listen) failed")?;
     let _ = std::fs::remove_file(&addr_file);
     tracing::info!("stopped");
     Ok(())

@@ -4,6 +4,7 @@
 //! A missing part (no zfs, no built binaries) is a loud failure, never a skip.
 
 pub mod netatalk;
+pub mod netns;
 pub mod samba;
 
 use std::path::{Path, PathBuf};
@@ -278,6 +279,8 @@ pub struct Daemon {
     log_filter: String,
     /// Extra environment of the next start (e.g. a test-only crash hook).
     pub env: Vec<(String, String)>,
+    /// The network namespace it runs in (`ip netns exec`), if any.
+    pub netns: Option<String>,
 }
 
 /// `[[share]]` entries for a config.
@@ -297,6 +300,19 @@ impl Daemon {
 
     /// As [`Daemon::start`], with backstopd's log filter (`BACKSTOP_LOG`), e.g. "warn".
     pub fn start_logging(shares: &[(&str, &str)], extra: &str, log_filter: &str) -> Daemon {
+        let mut d = Self::configure("127.0.0.1:0", shares, extra, log_filter);
+        d.spawn();
+        d
+    }
+
+    /// A daemon configured (config written, state dir chosen) but not started: run admin
+    /// commands first (`backstopd init`), set `netns`, then [`Daemon::spawn`].
+    pub fn configure(
+        listen: &str,
+        shares: &[(&str, &str)],
+        extra: &str,
+        log_filter: &str,
+    ) -> Daemon {
         let dir = tempfile::Builder::new()
             .prefix("backstopd-")
             .tempdir()
@@ -304,13 +320,13 @@ impl Daemon {
         let config = dir.path().join("backstopd.toml");
         let state = dir.path().join("state");
         let text = format!(
-            "listen = \"127.0.0.1:0\"\nstate_dir = \"{}\"\n{extra}\n{}",
+            "listen = \"{listen}\"\nstate_dir = \"{}\"\n{extra}\n{}",
             state.display(),
             shares_toml(shares)
         );
         std::fs::write(&config, text).expect("write config");
         let log = dir.path().join("backstopd.log");
-        let mut d = Daemon {
+        Daemon {
             child: None,
             addr: String::new(),
             dir,
@@ -318,9 +334,20 @@ impl Daemon {
             log,
             log_filter: log_filter.to_string(),
             env: Vec::new(),
-        };
-        d.spawn();
-        d
+            netns: None,
+        }
+    }
+
+    /// Runs `backstopd --config CONFIG ARGS` (admin commands: init, pair, clients, audit).
+    pub fn admin(&self, args: &[&str]) -> CliOutput {
+        Command::new(bin("backstopd"))
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run backstopd")
+            .into()
     }
 
     /// Waits for the daemon to exit by itself (e.g. a test-only crash hook); true when it did.
@@ -341,7 +368,7 @@ impl Daemon {
         self.dir.path().join("state")
     }
 
-    fn spawn(&mut self) {
+    pub fn spawn(&mut self) {
         let addr_file = self.state_dir().join("listen-addr");
         let _ = std::fs::remove_file(&addr_file);
         let log = std::fs::OpenOptions::new()
@@ -349,7 +376,15 @@ impl Daemon {
             .append(true)
             .open(&self.log)
             .expect("daemon log");
-        let mut child = Command::new(bin("backstopd"))
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(bin("backstopd"));
+                c
+            }
+            None => Command::new(bin("backstopd")),
+        };
+        let mut child = cmd
             .arg("--config")
             .arg(&self.config)
             .env("TZ", "UTC")

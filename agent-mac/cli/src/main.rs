@@ -6,6 +6,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 mod agent_cmd;
+mod pair_cmd;
 mod restore_cmd;
 
 use backstop_agent_core::client::{default_server, pb_time};
@@ -48,6 +49,9 @@ enum OriginArg {
 enum Command {
     /// List the shares the server manages.
     Shares,
+    /// Pair this machine with a server (a code from `backstopd pair`); then every command talks
+    /// to it over TLS with this machine's certificate.
+    Pair(pair_cmd::PairArgs),
     /// Restore a share to a snapshot (undoable), or undo / finalize the last restore.
     Restore(restore_cmd::RestoreArgs),
     /// Say how a share's file service is set up for restores, and what to change.
@@ -195,6 +199,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     match &cli.command {
         Command::Agent(args) => return agent_cmd::agent(args, cli.json).await,
         Command::Init(args) => return agent_cmd::init(args, &cli.server, cli.json).await,
+        Command::Pair(args) => return pair_cmd::pair(args, cli.json).await,
         _ => {}
     }
     let client = Client::connect(&cli.server).await?;
@@ -390,7 +395,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 writeln!(out, "{}", r.message)?;
             }
         }
-        Command::Watch { .. } | Command::Agent(_) | Command::Init(_) => {
+        Command::Watch { .. } | Command::Agent(_) | Command::Init(_) | Command::Pair(_) => {
             unreachable!("handled above")
         }
         Command::ServerInfo => {

@@ -72,17 +72,35 @@ pub struct Client {
 
 impl Client {
     /// Connects to `server` (`HOST:PORT` or `http://HOST:PORT`).
+    /// Over TLS with this machine's client certificate when it paired with that server
+    /// (`backstop pair`), else plaintext (a server on loopback).
     pub async fn connect(server: &str) -> Result<Client, ClientError> {
-        let url = if server.contains("://") {
-            server.to_string()
-        } else {
-            format!("http://{server}")
+        let creds = crate::pairing::load(&crate::pairing::config_dir(), server);
+        let shown = crate::pairing::host_port(server);
+        let url = match &creds {
+            Some(_) => format!("https://{shown}"),
+            None if server.contains("://") => server.to_string(),
+            None => format!("http://{server}"),
         };
-        let shown = url.trim_start_matches("http://").to_string();
-        let endpoint = Endpoint::from_shared(url.clone())
+        let mut endpoint = Endpoint::from_shared(url.clone())
             .map_err(|_| ClientError::BadAddress(server.to_string()))?
             .connect_timeout(Duration::from_secs(5))
             .tcp_nodelay(true);
+        if let Some(c) = &creds {
+            let tls = tonic::transport::ClientTlsConfig::new()
+                .ca_certificate(tonic::transport::Certificate::from_pem(&c.ca_pem))
+                .identity(tonic::transport::Identity::from_pem(
+                    &c.cert_pem,
+                    &c.key_pem,
+                ))
+                .domain_name(crate::pairing::SERVER_NAME);
+            endpoint = endpoint
+                .tls_config(tls)
+                .map_err(|e| ClientError::Unreachable {
+                    server: shown.clone(),
+                    reason: root_cause(&e),
+                })?;
+        }
         let channel = endpoint
             .connect()
             .await

@@ -11,6 +11,7 @@ pub mod client;
 pub mod config;
 pub mod detector;
 pub mod notify;
+pub mod pairing;
 pub mod post_backup;
 pub mod queue;
 pub mod sources;
