@@ -1,8 +1,8 @@
 //! Pairing with a server and the credentials it leaves: a key pair made here (the key never
 //! leaves this machine), a client certificate bound to the Mac's shares, and the server's CA,
 //! pinned by the fingerprint `backstopd pair` printed. Stored per server in
-//! `<config dir>/servers/<host_port>/`, the key readable only by the user (on macOS the Keychain
-//! would be the better home; today it is the same 0600 file there too).
+//! `<config dir>/servers/<host_port>/`; the private key in the login Keychain on macOS
+//! (service `org.backstop.client-key`, account `HOST:PORT`), a 0600 file elsewhere.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -75,12 +75,46 @@ fn server_dir(base: &Path, server: &str) -> PathBuf {
 pub fn load(base: &Path, server: &str) -> Option<Credentials> {
     let dir = server_dir(base, server);
     let read = |f: &str| std::fs::read_to_string(dir.join(f)).ok();
+    let paired: Paired = serde_json::from_str(&read("server.json")?).ok()?;
+    let key_pem = keys::get(&dir, &paired.server)?;
     Some(Credentials {
-        paired: serde_json::from_str(&read("server.json")?).ok()?,
+        paired,
         ca_pem: read("ca.pem")?,
         cert_pem: read("client.pem")?,
-        key_pem: read("client.key")?,
+        key_pem,
     })
+}
+
+/// Where the private key lives: the Keychain on macOS, a 0600 file elsewhere.
+mod keys {
+    use std::path::Path;
+
+    #[cfg(target_os = "macos")]
+    const SERVICE: &str = "org.backstop.client-key";
+
+    #[cfg(target_os = "macos")]
+    pub fn put(_dir: &Path, server: &str, key_pem: &str) -> std::io::Result<()> {
+        security_framework::passwords::set_generic_password(SERVICE, server, key_pem.as_bytes())
+            .map_err(|e| {
+                std::io::Error::other(format!("cannot store the key in the Keychain: {e}"))
+            })
+    }
+
+    #[cfg(target_os = "macos")]
+    pub fn get(_dir: &Path, server: &str) -> Option<String> {
+        let bytes = security_framework::passwords::get_generic_password(SERVICE, server).ok()?;
+        String::from_utf8(bytes).ok()
+    }
+
+    #[cfg(not(target_os = "macos"))]
+    pub fn put(dir: &Path, _server: &str, key_pem: &str) -> std::io::Result<()> {
+        super::write_private(&dir.join("client.key"), key_pem)
+    }
+
+    #[cfg(not(target_os = "macos"))]
+    pub fn get(dir: &Path, _server: &str) -> Option<String> {
+        std::fs::read_to_string(dir.join("client.key")).ok()
+    }
 }
 
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
@@ -105,7 +139,7 @@ pub fn save(base: &Path, c: &Credentials) -> std::io::Result<PathBuf> {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
     }
-    write_private(&dir.join("client.key"), &c.key_pem)?;
+    keys::put(&dir, &c.paired.server, &c.key_pem)?;
     write_private(&dir.join("client.pem"), &c.cert_pem)?;
     write_private(&dir.join("ca.pem"), &c.ca_pem)?;
     write_private(
