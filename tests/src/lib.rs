@@ -187,6 +187,22 @@ impl TestPool {
         ds
     }
 
+    /// Creates `POOL/child` mounted at `mountpoint` (set at creation: changing the mountpoint
+    /// of a mounted dataset later remounts it, which zfs-fuse sometimes calls busy).
+    pub fn dataset_at(&self, child: &str, mountpoint: &Path) -> String {
+        let ds = format!("{}/{child}", self.name);
+        let _lock = zfs_admin_lock();
+        run(&[
+            "zfs",
+            "create",
+            "-o",
+            &format!("mountpoint={}", mountpoint.display()),
+            &ds,
+        ])
+        .expect("zfs create");
+        ds
+    }
+
     /// The file behind vdev `i` (1-based).
     pub fn vdev(&self, i: usize) -> PathBuf {
         self.dir.path().join(format!("vdev{i}"))

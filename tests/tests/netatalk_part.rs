@@ -37,18 +37,7 @@ fn cnids_survive_a_restart_and_a_rollback() {
     let pool = TestPool::new();
     let unique = netatalk::unique_name();
     let mountpoint = netatalk::volume_dir(&unique);
-    let ds = format!("{}/tm", pool.name);
-    {
-        let _lock = zfs_admin_lock();
-        run(&[
-            "zfs",
-            "create",
-            "-o",
-            &format!("mountpoint={}", mountpoint.display()),
-            &ds,
-        ])
-        .expect("zfs create with a mountpoint inside the chroot");
-    }
+    let ds = pool.dataset_at("tm", &mountpoint);
     assert!(mountpoint.starts_with(&root));
     write(&mountpoint.join("a.txt"), "a");
     write(&mountpoint.join("b.txt"), "b");

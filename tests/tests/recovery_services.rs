@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use backstop_e2e::netatalk::{self, Netatalk, Volume};
 use backstop_e2e::samba::{SambaShare, Smbd};
-use backstop_e2e::{Daemon, TestPool, run, wait_for, zfs_admin_lock};
+use backstop_e2e::{Daemon, TestPool, wait_for};
 
 fn toml_list(v: &[String]) -> String {
     let items: Vec<String> = v.iter().map(|s| format!("{s:?}")).collect();
@@ -106,12 +106,8 @@ fn samba_serves_the_restored_content_takes_only_that_share_offline_and_undo_brin
 
 /// A dataset mounted inside the chroot, holding `n` files.
 fn netatalk_dataset(pool: &TestPool, unique: &str, n: usize) -> (String, std::path::PathBuf) {
-    let ds = pool.dataset("Matt");
     let dir = netatalk::volume_dir(unique);
-    {
-        let _lock = zfs_admin_lock();
-        run(&["zfs", "set", &format!("mountpoint={}", dir.display()), &ds]).unwrap();
-    }
+    let ds = pool.dataset_at("Matt", &dir);
     for i in 0..n {
         std::fs::write(dir.join(format!("band{i:03}")), format!("v1 {i}")).unwrap();
     }

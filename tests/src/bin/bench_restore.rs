@@ -46,12 +46,8 @@ fn same(a: &BTreeMap<String, u32>, b: &BTreeMap<String, u32>) -> String {
 fn main() {
     let pool = TestPool::with_size("1G");
     let unique = netatalk::unique_name();
-    let ds = pool.dataset("MattBookPro");
     let dir = netatalk::volume_dir(&unique);
-    {
-        let _lock = zfs_admin_lock();
-        run(&["zfs", "set", &format!("mountpoint={}", dir.display()), &ds]).unwrap();
-    }
+    let ds = pool.dataset_at("MattBookPro", &dir);
     let t = Instant::now();
     let bands = dir.join("MattBookPro.sparsebundle/bands");
     std::fs::create_dir_all(&bands).unwrap();
