@@ -168,7 +168,7 @@ impl RawRetention {
 fn check_retention(r: &RetentionConfig, key: &str) -> Result<(), String> {
     if let Some(tz) = &r.timezone {
         jiff::tz::TimeZone::get(tz).map_err(|_| {
-            format!("{key}.timezone: unknown time zone '{tz}' (use an IANA name such as \"Europe/Berlin\", or leave it out for the host's zone)")
+            format!("{key}.timezone: unknown time zone '{}' (use an IANA name such as \"Europe/Berlin\", or leave it out for the host's zone)", tz.escape_debug())
         })?;
     }
     if r.min_free_percent > 90 {
@@ -333,7 +333,7 @@ fn service_config(raw: RawService, share: &str, state_dir: &Path) -> Result<Serv
         }
         (Some(m), None, None) => {
             return Err(format!(
-                "manager: '{m}' is not known; use \"systemctl\" or \"svcadm\", or give stop/start argv"
+                "manager: '{}' is not known; use \"systemctl\" or \"svcadm\", or give stop/start argv", m.escape_debug()
             ));
         }
     };
@@ -373,7 +373,7 @@ fn service_config(raw: RawService, share: &str, state_dir: &Path) -> Result<Serv
         }
         other => {
             return Err(format!(
-                "kind: '{other}' is not known; use \"netatalk\", \"samba\" or \"none\""
+                "kind: '{}' is not known; use \"netatalk\", \"samba\" or \"none\"", other.escape_debug()
             ));
         }
     };
@@ -510,7 +510,7 @@ impl Config {
         let listen: SocketAddr = raw.listen.parse().map_err(|_| {
             err(format!(
                 "listen: '{}' is not an address:port (e.g. \"127.0.0.1:7461\")",
-                raw.listen
+                raw.listen.escape_debug()
             ))
         })?;
         if raw.zfs.zfs.is_empty() || raw.zfs.zpool.is_empty() {
@@ -598,7 +598,7 @@ impl Config {
             Some(l) => {
                 let a: SocketAddr = l.parse().map_err(|_| {
                     err(format!(
-                        "local_listen: '{l}' is not an address:port (e.g. \"127.0.0.1:7462\")"
+                        "local_listen: '{}' is not an address:port (e.g. \"127.0.0.1:7462\")", l.escape_debug()
                     ))
                 })?;
                 if !a.ip().is_loopback() {

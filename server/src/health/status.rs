@@ -501,6 +501,13 @@ fn parse_pool(lines: &[&str], start: usize, end: usize) -> Result<PoolStatus, St
                             field = Field::Scan;
                         }
                         "config" => {
+                            if saw_config {
+                                return Err(error(
+                                    i,
+                                    line,
+                                    "a second `config:` table in one pool (garbled output?)",
+                                ));
+                            }
                             saw_config = true;
                             if value.is_empty() {
                                 mode = Mode::ConfigHeader;
