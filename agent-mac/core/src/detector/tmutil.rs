@@ -18,6 +18,9 @@ pub enum TmutilError {
     /// The property list is not a dictionary at the top.
     #[error("tmutil's property list is not a dictionary at the top")]
     NotADictionary,
+    /// Nested deeper than any tmutil output (reading it would exhaust the stack).
+    #[error("tmutil's property list is nested more than {0} levels deep")]
+    TooDeep(usize),
     /// A key that must be there is missing.
     #[error("tmutil's property list has no `{0}`")]
     Missing(String),
@@ -61,7 +64,32 @@ pub struct Destination {
     pub last_destination: bool,
 }
 
+/// tmutil's plists nest a few levels; anything far deeper is refused before it is parsed
+/// (the plist crate parses and drops nested values recursively).
+const MAX_DEPTH: usize = 64;
+
+/// The deepest nesting of `<dict>`/`<array>` in an XML plist (binary plists have their own
+/// bounds in the plist crate's reader).
+fn xml_depth(input: &[u8]) -> usize {
+    let (mut depth, mut max) = (0usize, 0usize);
+    let mut i = 0;
+    while let Some(off) = input[i..].iter().position(|&b| b == b'<') {
+        let rest = &input[i + off + 1..];
+        if rest.starts_with(b"dict>") || rest.starts_with(b"array>") {
+            depth += 1;
+            max = max.max(depth);
+        } else if rest.starts_with(b"/dict>") || rest.starts_with(b"/array>") {
+            depth = depth.saturating_sub(1);
+        }
+        i += off + 1;
+    }
+    max
+}
+
 fn read_top(input: &[u8]) -> Result<Dictionary, TmutilError> {
+    if xml_depth(input) > MAX_DEPTH {
+        return Err(TmutilError::TooDeep(MAX_DEPTH));
+    }
     Value::from_reader(Cursor::new(input))?
         .into_dictionary()
         .ok_or(TmutilError::NotADictionary)
