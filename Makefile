@@ -1,5 +1,5 @@
 # The two commands of the README's Quick start are `make demo` and `make test`.
-.PHONY: setup demo test lint bench clean-zfs
+.PHONY: setup demo test lint bench clean-zfs ui fuzz
 
 setup:
 	scripts/setup
@@ -7,7 +7,14 @@ setup:
 demo: setup
 	scripts/demo
 
-test: setup
+# The menu-bar app embeds ui/dist: build the UI first (and test it), then the workspace.
+ui:
+	scripts/ui-setup
+	npm --prefix ui run check
+	npm --prefix ui test
+	npm --prefix ui run build
+
+test: setup ui
 	cargo build --workspace --bins
 	cargo test --workspace
 
@@ -24,3 +31,7 @@ bench: setup
 # When zfs-fuse hangs (processes stuck in D state after a crash), this resets it.
 clean-zfs:
 	scripts/zfs-fuse-reset
+
+# Fuzz every parser of another program's output (FUZZ_SECONDS per target, default 60).
+fuzz:
+	scripts/fuzz

@@ -333,7 +333,8 @@ fn service_config(raw: RawService, share: &str, state_dir: &Path) -> Result<Serv
         }
         (Some(m), None, None) => {
             return Err(format!(
-                "manager: '{}' is not known; use \"systemctl\" or \"svcadm\", or give stop/start argv", m.escape_debug()
+                "manager: '{}' is not known; use \"systemctl\" or \"svcadm\", or give stop/start argv",
+                m.escape_debug()
             ));
         }
     };
@@ -373,7 +374,8 @@ fn service_config(raw: RawService, share: &str, state_dir: &Path) -> Result<Serv
         }
         other => {
             return Err(format!(
-                "kind: '{}' is not known; use \"netatalk\", \"samba\" or \"none\"", other.escape_debug()
+                "kind: '{}' is not known; use \"netatalk\", \"samba\" or \"none\"",
+                other.escape_debug()
             ));
         }
     };
@@ -598,7 +600,8 @@ impl Config {
             Some(l) => {
                 let a: SocketAddr = l.parse().map_err(|_| {
                     err(format!(
-                        "local_listen: '{}' is not an address:port (e.g. \"127.0.0.1:7462\")", l.escape_debug()
+                        "local_listen: '{}' is not an address:port (e.g. \"127.0.0.1:7462\")",
+                        l.escape_debug()
                     ))
                 })?;
                 if !a.ip().is_loopback() {
