@@ -474,6 +474,25 @@ ps -eo pid=,ppid=,sid=,comm= | awk -v s="$pid" '
         ]
     }
 
+    /// The `service = { kind = "netatalk", … }` value of a backstopd share served by this
+    /// instance (its afp.conf, chroot, start/stop/sessions scripts, dbd and netatalk argv).
+    pub fn service_toml(&self) -> String {
+        fn list(v: &[String]) -> String {
+            let items: Vec<String> = v.iter().map(|s| format!("{s:?}")).collect();
+            format!("[{}]", items.join(", "))
+        }
+        format!(
+            "{{ kind = \"netatalk\", afp_conf = {:?}, root = {:?}, start = {}, stop = {}, sessions = {}, dbd = {}, netatalk = {} }}",
+            self.afp_conf_host_path().display().to_string(),
+            self.root().display().to_string(),
+            list(&self.start_argv()),
+            list(&self.stop_argv()),
+            list(&self.sessions_argv()),
+            list(&self.dbd_argv_prefix()),
+            list(&self.netatalk_argv_prefix()),
+        )
+    }
+
     /// Starts it again after [`Netatalk::stop`] (through the start script, as backstopd would).
     pub fn start_again(&self) -> Result<()> {
         let (code, out) = run_timeout(&self.start_argv(), Duration::from_secs(60))?;

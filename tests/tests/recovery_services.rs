@@ -117,15 +117,8 @@ fn netatalk_dataset(pool: &TestPool, unique: &str, n: usize) -> (String, std::pa
 fn netatalk_daemon(ds: &str, n: &Netatalk) -> Daemon {
     let extra = format!(
         "[zfs]\nadmin_lock = \"/run/backstop-zfs-admin.lock\"\n\n\
-         [[share]]\nname = \"Matt\"\ndataset = \"{ds}\"\n\
-         service = {{ kind = \"netatalk\", afp_conf = \"{conf}\", root = \"{root}\", start = {start}, stop = {stop}, sessions = {sessions}, dbd = {dbd}, netatalk = {prog} }}\n",
-        conf = n.afp_conf_host_path().display(),
-        root = n.root().display(),
-        start = toml_list(&n.start_argv()),
-        stop = toml_list(&n.stop_argv()),
-        sessions = toml_list(&n.sessions_argv()),
-        dbd = toml_list(&n.dbd_argv_prefix()),
-        prog = toml_list(&n.netatalk_argv_prefix()),
+         [[share]]\nname = \"Matt\"\ndataset = \"{ds}\"\nservice = {}\n",
+        n.service_toml()
     );
     Daemon::start(&[], &extra)
 }

@@ -14,11 +14,6 @@ use backstop_e2e::{Daemon, TestPool, run, wait_for, zfs_admin_lock};
 const BANDS: usize = 57_206;
 const SAMPLE: usize = 50;
 
-fn toml_list(v: &[String]) -> String {
-    let items: Vec<String> = v.iter().map(|s| format!("{s:?}")).collect();
-    format!("[{}]", items.join(", "))
-}
-
 fn run_argv(argv: &[String]) -> Duration {
     let t = Instant::now();
     let out = Command::new(&argv[0])
@@ -74,15 +69,8 @@ fn main() {
 
     let extra = format!(
         "[zfs]\nadmin_lock = \"/run/backstop-zfs-admin.lock\"\n\n\
-         [[share]]\nname = \"MattBookPro\"\ndataset = \"{ds}\"\n\
-         service = {{ kind = \"netatalk\", afp_conf = \"{conf}\", root = \"{root}\", start = {start}, stop = {stop}, sessions = {sessions}, dbd = {dbd}, netatalk = {prog} }}\n",
-        conf = n.afp_conf_host_path().display(),
-        root = n.root().display(),
-        start = toml_list(&n.start_argv()),
-        stop = toml_list(&n.stop_argv()),
-        sessions = toml_list(&n.sessions_argv()),
-        dbd = toml_list(&n.dbd_argv_prefix()),
-        prog = toml_list(&n.netatalk_argv_prefix()),
+         [[share]]\nname = \"MattBookPro\"\ndataset = \"{ds}\"\nservice = {}\n",
+        n.service_toml()
     );
     let d = Daemon::start_logging(&[], &extra, "warn");
     let snap = d
