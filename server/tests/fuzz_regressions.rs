@@ -3,7 +3,7 @@
 //! `fuzz/regressions/<target>/` and makes the check that target makes; drop a new input there
 //! and it is tested here (and replayed by `scripts/fuzz`).
 //!
-//! A test marked `#[ignore]` holds an input for a bug that is not fixed yet: remove the mark
+//! A test marked ignored (`ignore` attribute) holds an input for a bug that is not fixed yet: remove the mark
 //! with the fix.
 
 use std::path::PathBuf;

@@ -1,5 +1,5 @@
 //! Hostile inputs found while fuzzing the agent's parsers (`fuzz/`, run by `scripts/fuzz`), kept
-//! as ordinary tests. A test marked `#[ignore]` holds an input for a bug that is not fixed yet:
+//! as ordinary tests. A test marked ignored (`ignore` attribute) holds an input for a bug that is not fixed yet:
 //! remove the mark with the fix.
 
 use backstop_agent_core::detector::{parse_destinations, parse_status};
