@@ -560,18 +560,17 @@ impl Recovery {
         severity: Severity,
         summary: String,
         phase: &str,
-        step: Option<(usize, &Step)>,
+        step: Option<usize>,
     ) {
         let kind = EventKind::Recovery {
             operation: plan.operation.as_str().to_string(),
             phase: phase.to_string(),
             target: plan.target.clone(),
             mode: plan.mode.as_str().to_string(),
-            step: step.map(|(i, _)| i as u32 + 1).unwrap_or(0),
+            step: step.map_or(0, |i| i as u32 + 1),
             total: plan.steps.len() as u32,
             kept: plan.keeps.clone().unwrap_or_default(),
         };
-        let _ = step;
         if let Err(e) = self.core.events().append(NewEvent {
             severity,
             share: Some(plan.share.clone()),
@@ -595,7 +594,7 @@ impl Recovery {
                 step.describe()
             ),
             "step",
-            Some((i, step)),
+            Some(i),
         );
     }
 
